@@ -1,0 +1,64 @@
+"""Backends, chosen by URL scheme and imported only when a URL asks for them."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from dbdaora.backends.base import FallbackStore, MemoryStore
+from dbdaora.exceptions import ConfigurationError
+
+# scheme -> ("module:attribute", extra that installs its driver)
+MEMORY_SCHEMES: dict[str, tuple[str, str | None]] = {
+    "memory": ("dbdaora.backends.memory:MemoryStore", None),
+    "redis": ("dbdaora.backends.redis:RedisStore", "redis"),
+    "rediss": ("dbdaora.backends.redis:RedisStore", "redis"),
+    "unix": ("dbdaora.backends.redis:RedisStore", "redis"),
+}
+FALLBACK_SCHEMES: dict[str, tuple[str, str | None]] = {
+    "memory": ("dbdaora.backends.memory:DictFallback", None),
+}
+
+__all__ = ["FallbackStore", "MemoryStore", "mask_url", "open_fallback", "open_memory"]
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ``***``, fit for errors and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _load(url: str, schemes: dict[str, tuple[str, str | None]], side: str) -> Any:
+    scheme = urlsplit(url).scheme
+    if scheme not in schemes:
+        raise ConfigurationError(
+            f"no {side} backend for {mask_url(url)!r}; known schemes: {sorted(schemes)}"
+        )
+    target, extra = schemes[scheme]
+    module_name, attribute = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"{mask_url(url)!r} needs a driver: pip install 'dbdaora[{extra}]' ({exc})"
+        ) from exc
+    return getattr(module, attribute)(url)
+
+
+def open_memory(url: str) -> MemoryStore:
+    """The Redis-side store for ``url`` (``memory://``, ``redis://``, ``rediss://``)."""
+    store: MemoryStore = _load(url, MEMORY_SCHEMES, "memory (Redis-side)")
+    return store
+
+
+def open_fallback(url: str) -> FallbackStore:
+    """The fallback store for ``url`` (``memory://``)."""
+    store: FallbackStore = _load(url, FALLBACK_SCHEMES, "fallback")
+    return store

@@ -1,0 +1,156 @@
+"""The two narrow interfaces every backend implements.
+
+``MemoryStore`` is the Redis side: hashes, sorted sets and not-found markers, in
+operations that each map to one round trip. ``FallbackStore`` is the durable
+side, keyed by (model kind, record name). Both take already-encoded keys and
+values; neither knows about sessions, caches or breakers.
+
+Read-through fills are guarded by a lease kept in the entity's not-found marker
+key: a reader that misses sets the marker to a token of its own (``lease``),
+reads the fallback, and fills Redis only if the marker still holds its token.
+Every write deletes or overwrites the marker, so a fill that raced a write is
+dropped instead of putting an older value back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from dbdaora.meta import ModelMeta
+
+HashValue = Mapping[bytes, str | bytes]
+Members = Sequence[tuple[str, float]]
+Pairs = list[tuple[bytes, float]]
+
+NOT_FOUND = b"1"
+LEASE_PREFIX = b"lease:"
+LEASE_SECONDS = 5
+
+
+def is_lease(value: bytes | None) -> bool:
+    """Whether a marker's value is a reader's lease rather than a not-found mark."""
+    return value is not None and value.startswith(LEASE_PREFIX)
+
+
+class MemoryStore(Protocol):
+    """The Redis side. Every failure to reach the store raises ``BackendError``."""
+
+    url: str
+
+    async def close(self) -> None: ...
+
+    async def hgetall(self, key: bytes) -> dict[bytes, bytes]: ...
+
+    async def hmget(self, key: bytes, fields: Sequence[bytes]) -> list[bytes | None]: ...
+
+    async def hgetall_many(self, keys: Sequence[bytes]) -> list[dict[bytes, bytes]]: ...
+
+    async def hmget_many(
+        self, keys: Sequence[bytes], fields: Sequence[bytes]
+    ) -> list[list[bytes | None]]: ...
+
+    async def exists(self, key: bytes) -> bool: ...
+
+    async def lease(self, markers: Sequence[bytes], token: bytes) -> list[bytes | None]:
+        """Set each marker to ``token`` where it is absent; return the values before."""
+        ...
+
+    async def fill_hashes(
+        self, items: Sequence[tuple[bytes, bytes, HashValue]], token: bytes, ttl: int | None
+    ) -> None:
+        """Replace each (key, marker, hash) whose marker still holds ``token``."""
+        ...
+
+    async def fill_sorted_set(
+        self, key: bytes, marker: bytes, members: Members, token: bytes, ttl: int | None
+    ) -> None: ...
+
+    async def fill_missing(self, markers: Sequence[bytes], token: bytes, ttl: int | None) -> None:
+        """Turn each marker still holding ``token`` into a not-found marker."""
+        ...
+
+    async def put_hashes(
+        self, items: Sequence[tuple[bytes, bytes, HashValue]], ttl: int | None
+    ) -> None:
+        """Atomically replace each (key, marker, hash): the new hash, its TTL, no marker."""
+        ...
+
+    async def claim(self, marker: bytes, token: bytes) -> None:
+        """Set the marker to a writer's ``token``, whatever it held (ends readers' leases)."""
+        ...
+
+    async def add_members(
+        self,
+        key: bytes,
+        marker: bytes,
+        members: Members,
+        ttl: int | None,
+        max_size: int | None,
+        *,
+        token: bytes,
+        created: bool,
+    ) -> None:
+        """Add to the set where Redis holds it; drop the marker.
+
+        Where Redis does not hold the set, create it from ``members`` only when the
+        writer's fallback write created the set (``created``) and its claim still
+        stands; otherwise leave it to the next read to fill whole.
+        """
+        ...
+
+    async def remove_members(self, key: bytes, marker: bytes, members: Sequence[str]) -> None:
+        """Remove members and drop the marker (ending any reader's lease)."""
+        ...
+
+    async def delete(self, key: bytes, marker: bytes, ttl: int | None) -> None:
+        """Atomically drop the key and set its not-found marker."""
+        ...
+
+    async def evict(self, keys: Sequence[bytes]) -> None: ...
+
+    async def zrange(self, key: bytes, start: int, stop: int, *, reverse: bool) -> Pairs: ...
+
+    async def zrange_by_score(
+        self,
+        key: bytes,
+        low: float,
+        high: float,
+        *,
+        reverse: bool,
+        offset: int,
+        count: int | None,
+    ) -> Pairs: ...
+
+    async def zcard(self, key: bytes) -> int: ...
+
+
+class FallbackStore(Protocol):
+    """The durable side. Records are named by the key parts joined with ``:``."""
+
+    url: str
+
+    async def close(self) -> None: ...
+
+    async def get_many(self, meta: ModelMeta, names: Sequence[str]) -> list[Any | None]:
+        """The entities stored under ``names``, None where there is none."""
+        ...
+
+    async def put_many(
+        self, meta: ModelMeta, names: Sequence[str], entities: Sequence[Any]
+    ) -> None: ...
+
+    async def delete(self, meta: ModelMeta, name: str) -> None: ...
+
+    async def get_members(self, meta: ModelMeta, name: str) -> list[tuple[str, float]] | None:
+        """A sorted set's members, None where there is no record."""
+        ...
+
+    async def add_members(
+        self, meta: ModelMeta, name: str, members: Members, max_size: int | None
+    ) -> bool:
+        """Add members, keeping the ``max_size`` highest; True when this created the set."""
+        ...
+
+    async def remove_members(self, meta: ModelMeta, name: str, members: Sequence[str]) -> None: ...

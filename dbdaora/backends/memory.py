@@ -1,0 +1,287 @@
+"""``memory://``: in-process stores with Redis semantics, and a dict fallback.
+
+``MemoryStore`` is the embedded default and the tests' stand-in for Redis:
+hashes, sorted sets, TTL expiry, atomic batches (no operation awaits midway).
+Set ``down = True`` to make every call fail as a lost Redis connection does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from dbdaora.backends import zset
+from dbdaora.backends.base import LEASE_SECONDS, NOT_FOUND, HashValue, Members, Pairs
+from dbdaora.exceptions import BackendError
+
+if TYPE_CHECKING:
+    from dbdaora.meta import ModelMeta
+
+
+_Value = dict[bytes, bytes] | dict[bytes, float] | bytes
+
+
+def _bytes(value: str | bytes) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+class MemoryStore:
+    """An in-process Redis stand-in for hashes, sorted sets and string markers."""
+
+    def __init__(self, url: str = "memory://", *, clock: Callable[[], float] = time.monotonic):
+        self.url = url
+        self.down = False
+        self._clock = clock
+        self._data: dict[bytes, _Value] = {}
+        self._deadlines: dict[bytes, float] = {}
+
+    # -- inspection, for tests and demos -------------------------------------------
+
+    def raw(self, key: bytes) -> _Value | None:
+        """The value under ``key`` (a dict for hashes and sets, bytes for markers)."""
+        return self._get(key)
+
+    def ttl(self, key: bytes) -> float | None:
+        """Seconds left, None without expiry; like Redis TTL but -2 is None via ``raw``."""
+        if self._get(key) is None or key not in self._deadlines:
+            return None
+        return self._deadlines[key] - self._clock()
+
+    def keys(self) -> list[bytes]:
+        return [key for key in list(self._data) if self._get(key) is not None]
+
+    # -- internals -------------------------------------------------------------------
+
+    def _check(self) -> None:
+        if self.down:
+            raise BackendError("connection lost", url=self.url) from ConnectionError(
+                "memory store is down"
+            )
+
+    def _get(self, key: bytes) -> _Value | None:
+        deadline = self._deadlines.get(key)
+        if deadline is not None and deadline <= self._clock():
+            del self._data[key]
+            del self._deadlines[key]
+            return None
+        return self._data.get(key)
+
+    def _set(self, key: bytes, value: _Value, ttl: float | None) -> None:
+        self._data[key] = value
+        if ttl:
+            self._deadlines[key] = self._clock() + ttl
+        else:
+            self._deadlines.pop(key, None)
+
+    def _delete(self, key: bytes) -> None:
+        self._data.pop(key, None)
+        self._deadlines.pop(key, None)
+
+    def _hash(self, key: bytes) -> dict[bytes, bytes]:
+        value = self._get(key)
+        return value if isinstance(value, dict) else {}  # type: ignore[return-value] # hash keys hold dict[bytes, bytes]
+
+    def _zset(self, key: bytes) -> dict[bytes, float]:
+        value = self._get(key)
+        return value if isinstance(value, dict) else {}  # type: ignore[return-value] # set keys hold dict[bytes, float]
+
+    def _expire(self, key: bytes, ttl: int | None) -> None:
+        if ttl and key in self._data:
+            self._deadlines[key] = self._clock() + ttl
+
+    # -- MemoryStore -------------------------------------------------------------------
+
+    async def close(self) -> None:
+        return None
+
+    async def hgetall(self, key: bytes) -> dict[bytes, bytes]:
+        self._check()
+        return dict(self._hash(key))
+
+    async def hmget(self, key: bytes, fields: Sequence[bytes]) -> list[bytes | None]:
+        self._check()
+        value = self._hash(key)
+        return [value.get(field) for field in fields]
+
+    async def hgetall_many(self, keys: Sequence[bytes]) -> list[dict[bytes, bytes]]:
+        self._check()
+        return [dict(self._hash(key)) for key in keys]
+
+    async def hmget_many(
+        self, keys: Sequence[bytes], fields: Sequence[bytes]
+    ) -> list[list[bytes | None]]:
+        self._check()
+        return [[self._hash(key).get(field) for field in fields] for key in keys]
+
+    async def exists(self, key: bytes) -> bool:
+        self._check()
+        return self._get(key) is not None
+
+    async def lease(self, markers: Sequence[bytes], token: bytes) -> list[bytes | None]:
+        self._check()
+        before: list[bytes | None] = []
+        for marker in markers:
+            value = self._get(marker)
+            if value is None:
+                self._set(marker, token, LEASE_SECONDS)
+            before.append(value if isinstance(value, bytes) or value is None else NOT_FOUND)
+        return before
+
+    def _holds(self, marker: bytes, token: bytes) -> bool:
+        return self._get(marker) == token
+
+    async def fill_hashes(
+        self, items: Sequence[tuple[bytes, bytes, HashValue]], token: bytes, ttl: int | None
+    ) -> None:
+        self._check()
+        for key, marker, value in items:
+            if self._holds(marker, token):
+                self._delete(marker)
+                self._set(key, {field: _bytes(text) for field, text in value.items()}, ttl)
+
+    async def fill_sorted_set(
+        self, key: bytes, marker: bytes, members: Members, token: bytes, ttl: int | None
+    ) -> None:
+        self._check()
+        if self._holds(marker, token):
+            self._delete(marker)
+            self._set(key, {member.encode(): score for member, score in members}, ttl)
+
+    async def fill_missing(self, markers: Sequence[bytes], token: bytes, ttl: int | None) -> None:
+        self._check()
+        for marker in markers:
+            if self._holds(marker, token):
+                self._set(marker, NOT_FOUND, ttl)
+
+    async def put_hashes(
+        self, items: Sequence[tuple[bytes, bytes, HashValue]], ttl: int | None
+    ) -> None:
+        self._check()
+        for key, marker, value in items:
+            self._set(key, {field: _bytes(text) for field, text in value.items()}, ttl)
+            self._delete(marker)
+
+    async def claim(self, marker: bytes, token: bytes) -> None:
+        self._check()
+        self._set(marker, token, LEASE_SECONDS)
+
+    async def add_members(
+        self,
+        key: bytes,
+        marker: bytes,
+        members: Members,
+        ttl: int | None,
+        max_size: int | None,
+        *,
+        token: bytes,
+        created: bool,
+    ) -> None:
+        self._check()
+        held = self._holds(marker, token)
+        self._delete(marker)
+        current = self._zset(key)
+        if not current:
+            if not (held and created):
+                return
+            self._set(key, current, ttl)
+        current.update((member.encode(), score) for member, score in members)
+        if max_size is not None and len(current) > max_size:
+            for member, _ in zset.ordered(current.items())[: len(current) - max_size]:
+                del current[member]
+        self._expire(key, ttl)
+
+    async def remove_members(self, key: bytes, marker: bytes, members: Sequence[str]) -> None:
+        self._check()
+        self._delete(marker)
+        current = self._zset(key)
+        for member in members:
+            current.pop(member.encode(), None)
+        if key in self._data and not current:
+            self._delete(key)
+
+    async def delete(self, key: bytes, marker: bytes, ttl: int | None) -> None:
+        self._check()
+        self._delete(key)
+        self._set(marker, NOT_FOUND, ttl)
+
+    async def evict(self, keys: Sequence[bytes]) -> None:
+        self._check()
+        for key in keys:
+            self._delete(key)
+
+    async def zrange(self, key: bytes, start: int, stop: int, *, reverse: bool) -> Pairs:
+        self._check()
+        return zset.by_rank(zset.ordered(self._zset(key).items(), reverse=reverse), start, stop)
+
+    async def zrange_by_score(
+        self,
+        key: bytes,
+        low: float,
+        high: float,
+        *,
+        reverse: bool,
+        offset: int,
+        count: int | None,
+    ) -> Pairs:
+        self._check()
+        pairs = zset.ordered(self._zset(key).items(), reverse=reverse)
+        return zset.by_score(pairs, low, high, reverse=reverse, offset=offset, count=count)
+
+    async def zcard(self, key: bytes) -> int:
+        self._check()
+        return len(self._zset(key))
+
+
+class DictFallback:
+    """``memory://`` as a fallback: records in a dict, copied in and out.
+
+    Hash records are kept as the same text a Redis hash holds, so what comes out
+    is always a fresh instance, never the one that was put in.
+    """
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self.records: dict[tuple[str, str], Any] = {}
+
+    async def close(self) -> None:
+        return None
+
+    async def get_many(self, meta: ModelMeta, names: Sequence[str]) -> list[Any | None]:
+        found = []
+        for name in names:
+            record = self.records.get((meta.key_name, name))
+            found.append(None if record is None else meta.from_hash(record))
+        return found
+
+    async def put_many(
+        self, meta: ModelMeta, names: Sequence[str], entities: Sequence[Any]
+    ) -> None:
+        for name, entity in zip(names, entities, strict=True):
+            record = {field: _bytes(text) for field, text in meta.to_hash(entity).items()}
+            self.records[(meta.key_name, name)] = record
+
+    async def delete(self, meta: ModelMeta, name: str) -> None:
+        self.records.pop((meta.key_name, name), None)
+
+    async def get_members(self, meta: ModelMeta, name: str) -> list[tuple[str, float]] | None:
+        record = self.records.get((meta.key_name, name))
+        return None if record is None else list(record.items())
+
+    async def add_members(
+        self, meta: ModelMeta, name: str, members: Members, max_size: int | None
+    ) -> bool:
+        created = (meta.key_name, name) not in self.records
+        record: dict[str, float] = self.records.setdefault((meta.key_name, name), {})
+        record.update(members)
+        if max_size is not None and len(record) > max_size:
+            ranked = zset.ordered((member.encode(), score) for member, score in record.items())
+            for member, _ in ranked[: len(record) - max_size]:
+                del record[member.decode()]
+        return created
+
+    async def remove_members(self, meta: ModelMeta, name: str, members: Sequence[str]) -> None:
+        record = self.records.get((meta.key_name, name))
+        if record is not None:
+            for member in members:
+                record.pop(member, None)

@@ -1,0 +1,68 @@
+"""Every error dbdaora raises, under one root: :class:`DBDaoraError`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DBDaoraError(Exception):
+    """Root of every error raised by dbdaora."""
+
+
+class ConfigurationError(DBDaoraError):
+    """A model declaration or a setting is wrong; raised before any I/O.
+
+    Attributes:
+        model: the model's class name, when the error is about one.
+    """
+
+    def __init__(self, message: str, *, model: str | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+
+
+class ValidationError(DBDaoraError, ValueError):
+    """A value does not fit its field or key; raised before any I/O.
+
+    Attributes:
+        model: the model's class name.
+        field: the field (or key part) the value was meant for.
+        value: the offending value.
+    """
+
+    def __init__(
+        self, message: str, *, model: str, field: str | None = None, value: Any = None
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.field = field
+        self.value = value
+
+
+class EntityNotFoundError(DBDaoraError, KeyError):
+    """Neither Redis nor the fallback holds the entity asked for.
+
+    Attributes:
+        model: the model's class name.
+        key: the key parts asked for.
+    """
+
+    def __init__(self, model: str, key: tuple[Any, ...]) -> None:
+        super().__init__(f"{model} {key!r} not found")
+        self.model = model
+        self.key = key
+
+    def __str__(self) -> str:
+        # KeyError's str() quotes its argument; this reads as a sentence instead.
+        return str(self.args[0])
+
+
+class BackendError(DBDaoraError):
+    """A store failed (connection lost, timeout, driver error).
+
+    The driver's exception is the ``__cause__``; ``url`` has its password masked.
+    """
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(f"{message} ({url})")
+        self.url = url

@@ -1,0 +1,16 @@
+"""Field descriptors and their value codecs."""
+
+from dbdaora.fields.codecs import Category, Codec, compile_codec
+from dbdaora.fields.spec import Field, FieldKind, FieldSpec, Key, Score, SortedMember
+
+__all__ = [
+    "Category",
+    "Codec",
+    "Field",
+    "FieldKind",
+    "FieldSpec",
+    "Key",
+    "Score",
+    "SortedMember",
+    "compile_codec",
+]

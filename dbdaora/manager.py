@@ -1,0 +1,53 @@
+"""What the hash and sorted-set managers share: their model, session and lease tokens."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
+
+from dbdaora.backends.base import LEASE_PREFIX
+from dbdaora.meta import ModelMeta
+from dbdaora.session import Session, default_session
+
+M = TypeVar("M")
+
+logger = logging.getLogger("dbdaora")
+
+_token_prefix = LEASE_PREFIX + os.urandom(6).hex().encode() + b":"
+_token_numbers = itertools.count()
+
+
+def lease_token() -> bytes:
+    """A token no other reader, in this process or another, holds."""
+    return _token_prefix + str(next(_token_numbers)).encode()
+
+
+class Manager(Generic[M]):
+    """Reads and writes one model through a session (the default one unless ``using``)."""
+
+    def __init__(self, meta: ModelMeta, session: Session | None = None) -> None:
+        self.meta = meta
+        self._session = session
+
+    @property
+    def session(self) -> Session:
+        return self._session if self._session is not None else default_session()
+
+    def using(self, session: Session) -> Any:
+        """This manager on an explicit session."""
+        return type(self)(self.meta, session)
+
+    def _parts_of(self, entity_id: Any) -> tuple[Any, ...]:
+        """The key parts of one id of ``get_many``: a value, or a tuple for composite keys."""
+        if len(self.meta.key_fields) == 1:
+            return (entity_id,)
+        parts = entity_id if isinstance(entity_id, tuple) else (entity_id,)
+        return self.meta.key_parts(parts, {})
+
+    def _split(self, args: Sequence[Any]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """Leading key parts, then the rest of a positional call."""
+        count = len(self.meta.key_fields)
+        return self.meta.key_parts(args[:count], {}), tuple(args[count:])
