@@ -87,30 +87,59 @@ class RawView:
             self.store._hash(key)[field] = value
 
 
-@pytest.fixture(params=["memory", "redis"])
-def backend(request: pytest.FixtureRequest) -> Iterator[tuple[Any, RawView]]:
-    """The Redis-side store under test and a raw view of what it holds."""
-    if request.param == "memory":
-        store = MemoryStore()
-        yield store, RawView(store, None)
-        return
-    client = request.getfixturevalue("raw_redis")
-    proc = request.getfixturevalue("redis_proc")
-    from dbdaora.backends.redis import RedisStore
-
-    yield RedisStore(proc.url), RawView(None, client)
+@pytest.fixture
+def memory_store() -> tuple[Any, RawView]:
+    """memory:// on the Redis side, with a view of what it holds."""
+    store = MemoryStore()
+    return store, RawView(store, None)
 
 
 @pytest.fixture
-async def session(backend: tuple[Any, RawView]) -> AsyncIterator[Session]:
-    store, _ = backend
-    async with Session(memory=store, fallback=DictFallback(), expire_time=3600) as s:
+def redis_store(redis_proc: RedisServer, raw_redis: redis.Redis) -> tuple[Any, RawView]:
+    """redis:// on the private server, with a plain redis-py view of it."""
+    from dbdaora.backends.redis import RedisStore
+
+    return RedisStore(redis_proc.url), RawView(None, raw_redis)
+
+
+@pytest.fixture
+def dict_fallback() -> DictFallback:
+    return DictFallback()
+
+
+# Each Redis-side backend runs the contract; each fallback joins it with memory://.
+# An entry is (Redis-side fixture, fallback fixture): fixtures named <name>_store
+# and <name>_fallback.
+REDIS_SIDES = ["memory", "redis"]
+STACKS = [
+    pytest.param(("memory", "dict"), id="memory"),
+    pytest.param(("redis", "dict"), id="redis"),
+]
+
+
+@pytest.fixture(params=REDIS_SIDES)
+def backend(request: pytest.FixtureRequest) -> tuple[Any, RawView]:
+    """A Redis-side store under test and a raw view of what it holds."""
+    pair: tuple[Any, RawView] = request.getfixturevalue(f"{request.param}_store")
+    return pair
+
+
+@pytest.fixture(params=STACKS)
+async def session(request: pytest.FixtureRequest) -> AsyncIterator[Session]:
+    """A session over one stack of the contract: a Redis side and a fallback."""
+    redis_side, fallback_name = request.param
+    store, view = request.getfixturevalue(f"{redis_side}_store")
+    request.node.raw_view = view
+    fallback = request.getfixturevalue(f"{fallback_name}_fallback")
+    async with Session(memory=store, fallback=fallback, expire_time=3600) as s:
         yield s
 
 
 @pytest.fixture
-def raw(backend: tuple[Any, RawView]) -> RawView:
-    return backend[1]
+def raw(request: pytest.FixtureRequest, session: Session) -> RawView:
+    """The raw view of the Redis side of ``session``."""
+    view: RawView = request.node.raw_view
+    return view
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from dbdaora import BackendError, Session
-from dbdaora.backends.memory import DictFallback
+from dbdaora.backends.memory import DictFallback, MemoryStore
 from tests.models import Person, Ranking
 from tests.servers import RedisServer, free_port
 
@@ -55,3 +55,13 @@ async def test_large_sorted_set_fill(session: Session) -> None:
         "m19998",
         "m19997",
     ]
+
+
+async def test_memory_store_down_fails_like_a_lost_connection() -> None:
+    """memory:// with down = True raises BackendError caused by a ConnectionError."""
+    store = MemoryStore()
+    store.down = True
+    async with Session(memory=store, fallback=DictFallback()) as session:
+        with pytest.raises(BackendError, match=r"connection lost \(memory://\)") as error:
+            await Person.objects.using(session).get("a")
+    assert isinstance(error.value.__cause__, ConnectionError)
