@@ -66,3 +66,11 @@ class BackendError(DBDaoraError):
     def __init__(self, message: str, *, url: str) -> None:
         super().__init__(f"{message} ({url})")
         self.url = url
+
+
+class RedisUnavailableError(BackendError):
+    """The Redis side failed, timed out, or its circuit breaker is open.
+
+    Sessions catch it and answer from the fallback; it reaches callers only
+    through stores used without a session.
+    """

@@ -6,9 +6,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from dbdaora.backends.base import is_lease
-from dbdaora.exceptions import EntityNotFoundError
+from dbdaora.cache import NOT_FOUND, NOTHING, WHOLE
+from dbdaora.exceptions import EntityNotFoundError, RedisUnavailableError
 from dbdaora.manager import M, Manager, lease_token, logger
-from dbdaora.meta import CorruptData
+from dbdaora.meta import CorruptData, FieldInfo
 
 
 class HashManager(Manager[M]):
@@ -17,9 +18,12 @@ class HashManager(Manager[M]):
     async def add(self, *entities: M) -> None:
         """Write entities: the fallback first, then Redis in one MULTI.
 
+        With Redis unreachable the write still succeeds: the keys are remembered
+        and deleted from Redis before the session's next Redis command.
+
         Raises:
             ValidationError: an entity is not of this model or a value does not fit.
-            BackendError: a store failed; when the fallback did, Redis is untouched.
+            BackendError: the fallback failed; then Redis is untouched.
         """
         meta = self.meta
         names, records = [], []
@@ -31,8 +35,16 @@ class HashManager(Manager[M]):
         if not records:
             return
         session = self.session
-        await session.fallback.put_many(meta, names, entities)
-        await session.memory.put_hashes(records, session.ttl(meta))
+        await session.durable(session.fallback.put_many, meta, names, entities)
+        session.stats_for(meta).fallback_writes += len(records)
+        try:
+            await session.redis(session.memory.put_hashes, records, session.ttl(meta))
+        except RedisUnavailableError:
+            session.stats_for(meta).errors += 1
+            session.remember_unwritten(key for record in records for key in record[:2])
+        if session.cache is not None:
+            for name, entity in zip(names, entities, strict=True):
+                await session.cache.replace(meta.key_name, name, meta.copy(entity))
 
     async def get(self, *parts: Any, fields: Iterable[str] | None = None, **named: Any) -> M:
         """The entity under the key parts, by position or by key field name.
@@ -43,33 +55,68 @@ class HashManager(Manager[M]):
         Raises:
             EntityNotFoundError: neither Redis nor the fallback has it.
             ValidationError: bad key parts or field names (before any I/O).
+            BackendError: the fallback failed when it had to be read.
         """
         meta = self.meta
         key_parts = meta.key_parts(parts, named)
         name = meta.key_text(key_parts)
-        key = meta.redis_key(name)
-        memory = self.session.memory
         selected = None if fields is None else meta.select(fields)
+        session = self.session
+        stats = session.stats_for(meta)
+        cache = session.cache
+        variant = WHOLE if selected is None else tuple(field.name for field in selected)
+        if cache is not None:
+            cached = await cache.lookup(meta.key_name, name, variant)
+            if cached is not NOTHING:
+                stats.cache_hits += 1
+                if cached is NOT_FOUND:
+                    stats.not_found += 1
+                    raise EntityNotFoundError(meta.name, key_parts)
+                copy: M = meta.copy(cached)
+                return copy
+        redis_up = True
         try:
-            if selected is None:
-                raw = await memory.hgetall(key)
-                if raw:
-                    entity: M = meta.from_hash(raw)
-                    return entity
-            else:
-                values = await memory.hmget(key, [field.raw_name for field in selected])
-                if any(value is not None for value in values):
-                    partial: M = meta.from_fields(selected, values, key_parts)
-                    return partial
-        except CorruptData as exc:
-            await self._evict_corrupt([key], exc)
-        found = (await self._read_through([name]))[0]
+            found = await self._from_redis(name, key_parts, selected)
+        except RedisUnavailableError:
+            stats.errors += 1
+            found, redis_up = None, False
+        if found is not None:
+            stats.redis_hits += 1
+        else:
+            stats.misses += 1
+            found = (await self._load([name], redis_up))[0]
+            if found is not None and selected is not None:
+                found = meta.project(found, selected, key_parts)
+        if cache is not None:
+            await cache.remember(
+                meta.key_name, name, variant, NOT_FOUND if found is None else meta.copy(found)
+            )
         if found is None:
+            stats.not_found += 1
             raise EntityNotFoundError(meta.name, key_parts)
-        if selected is not None:
-            found = meta.project(found, selected, key_parts)
         result: M = found
         return result
+
+    async def _from_redis(
+        self, name: str, key_parts: tuple[Any, ...], selected: Sequence[FieldInfo] | None
+    ) -> Any:
+        """The entity from Redis, or None on a miss (corrupt data counts as one)."""
+        meta, session = self.meta, self.session
+        key = meta.redis_key(name)
+        try:
+            if selected is None:
+                raw = await session.redis(session.memory.hgetall, key)
+                return meta.from_hash(raw) if raw else None
+            values = await session.redis(
+                session.memory.hmget, key, [field.raw_name for field in selected]
+            )
+            if any(value is not None for value in values):
+                return meta.from_fields(selected, values, key_parts)
+            return None
+        except CorruptData as exc:
+            logger.warning("corrupt Redis data at %r, reading the fallback: %s", key, exc)
+            await session.redis(session.memory.evict, [key])
+            return None
 
     async def get_many(self, ids: Iterable[Any], *, fields: Iterable[str] | None = None) -> list[M]:
         """The entities found among ``ids``, in the order asked; missing ones left out.
@@ -81,87 +128,167 @@ class HashManager(Manager[M]):
         if not parts_list:
             return []
         names = [meta.key_text(parts) for parts in parts_list]
-        keys = [meta.redis_key(name) for name in names]
-        memory = self.session.memory
         selected = None if fields is None else meta.select(fields)
+        variant = WHOLE if selected is None else tuple(field.name for field in selected)
+        session = self.session
+        stats = session.stats_for(meta)
+        cache = session.cache
+        found: list[Any] = [NOTHING] * len(names)
+        if cache is not None:
+            for i, name in enumerate(names):
+                cached = await cache.lookup(meta.key_name, name, variant)
+                if cached is not NOTHING:
+                    stats.cache_hits += 1
+                    found[i] = None if cached is NOT_FOUND else meta.copy(cached)
+        asked = [i for i, entity in enumerate(found) if entity is NOTHING]
+        if asked:
+            redis_up = True
+            try:
+                from_redis = await self._many_from_redis(
+                    [names[i] for i in asked], [parts_list[i] for i in asked], selected
+                )
+            except RedisUnavailableError:
+                stats.errors += 1
+                from_redis, redis_up = [None] * len(asked), False
+            misses = []
+            for i, entity in zip(asked, from_redis, strict=True):
+                if entity is None:
+                    misses.append(i)
+                else:
+                    stats.redis_hits += 1
+                    found[i] = entity
+            stats.misses += len(misses)
+            if misses:
+                loaded = await self._load([names[i] for i in misses], redis_up)
+                for i, entity in zip(misses, loaded, strict=True):
+                    if entity is not None and selected is not None:
+                        entity = meta.project(entity, selected, parts_list[i])
+                    found[i] = entity
+            if cache is not None:
+                for i in asked:
+                    entity = found[i]
+                    answer = NOT_FOUND if entity is None else meta.copy(entity)
+                    await cache.remember(meta.key_name, names[i], variant, answer)
+        stats.not_found += sum(entity is None for entity in found)
+        return [entity for entity in found if entity is not None]
+
+    async def _many_from_redis(
+        self,
+        names: Sequence[str],
+        parts_list: Sequence[tuple[Any, ...]],
+        selected: Sequence[FieldInfo] | None,
+    ) -> list[Any]:
+        meta, session = self.meta, self.session
+        keys = [meta.redis_key(name) for name in names]
         found: list[Any] = [None] * len(keys)
         corrupt: list[bytes] = []
         if selected is None:
-            for i, raw in enumerate(await memory.hgetall_many(keys)):
-                if raw:
-                    try:
-                        found[i] = meta.from_hash(raw)
-                    except CorruptData as exc:
-                        logger.warning("corrupt Redis data at %r: %s", keys[i], exc)
-                        corrupt.append(keys[i])
+            rows: list[Any] = await session.redis(session.memory.hgetall_many, keys)
         else:
             raw_names = [field.raw_name for field in selected]
-            for i, values in enumerate(await memory.hmget_many(keys, raw_names)):
-                if any(value is not None for value in values):
-                    try:
-                        found[i] = meta.from_fields(selected, values, parts_list[i])
-                    except CorruptData as exc:
-                        logger.warning("corrupt Redis data at %r: %s", keys[i], exc)
-                        corrupt.append(keys[i])
+            rows = await session.redis(session.memory.hmget_many, keys, raw_names)
+        for i, row in enumerate(rows):
+            try:
+                if selected is None:
+                    found[i] = meta.from_hash(row) if row else None
+                elif any(value is not None for value in row):
+                    found[i] = meta.from_fields(selected, row, parts_list[i])
+            except CorruptData as exc:
+                logger.warning("corrupt Redis data at %r, reading the fallback: %s", keys[i], exc)
+                corrupt.append(keys[i])
         if corrupt:
-            await memory.evict(corrupt)
-        misses = [i for i, entity in enumerate(found) if entity is None]
-        if misses:
-            read = await self._read_through([names[i] for i in misses])
-            for i, entity in zip(misses, read, strict=True):
-                if entity is not None and selected is not None:
-                    entity = meta.project(entity, selected, parts_list[i])
-                found[i] = entity
-        return [entity for entity in found if entity is not None]
+            await session.redis(session.memory.evict, corrupt)
+        return found
 
     async def exists(self, *parts: Any, **named: Any) -> bool:
         """Whether the entity exists, in Redis or (read through) in the fallback."""
         meta = self.meta
-        name = meta.key_text(meta.key_parts(parts, named))
-        if await self.session.memory.exists(meta.redis_key(name)):
-            return True
-        return (await self._read_through([name]))[0] is not None
+        key_parts = meta.key_parts(parts, named)
+        name = meta.key_text(key_parts)
+        session = self.session
+        if session.cache is not None:
+            cached = await session.cache.lookup(meta.key_name, name, WHOLE)
+            if cached is not NOTHING:
+                session.stats_for(meta).cache_hits += 1
+                return cached is not NOT_FOUND
+        redis_up = True
+        try:
+            if await session.redis(session.memory.exists, meta.redis_key(name)):
+                session.stats_for(meta).redis_hits += 1
+                return True
+        except RedisUnavailableError:
+            session.stats_for(meta).errors += 1
+            redis_up = False
+        return (await self._load([name], redis_up))[0] is not None
 
     async def delete(self, *parts: Any, **named: Any) -> None:
         """Delete the entity: the fallback first, then Redis (the key, and a not-found marker)."""
         meta = self.meta
         name = meta.key_text(meta.key_parts(parts, named))
         session = self.session
-        await session.fallback.delete(meta, name)
-        await session.memory.delete(meta.redis_key(name), meta.marker_key(name), session.ttl(meta))
+        await session.durable(session.fallback.delete, meta, name)
+        session.stats_for(meta).fallback_writes += 1
+        key, marker = meta.redis_key(name), meta.marker_key(name)
+        try:
+            await session.redis(session.memory.delete, key, marker, session.ttl(meta))
+        except RedisUnavailableError:
+            session.stats_for(meta).errors += 1
+            session.remember_unwritten([key, marker])
+        if session.cache is not None:
+            await session.cache.remember(meta.key_name, name, WHOLE, NOT_FOUND)
 
-    async def _evict_corrupt(self, keys: Sequence[bytes], exc: CorruptData) -> None:
-        logger.warning("corrupt Redis data at %r, reading the fallback: %s", list(keys), exc)
-        await self.session.memory.evict(keys)
+    async def _load(self, names: Sequence[str], redis_up: bool) -> list[Any]:
+        """Entities from the fallback, one read per name however many callers ask."""
+        read = self._read_through if redis_up else self._read_fallback
+        return await self.session.coalesce(self.meta.key_name, names, read)
 
-    async def _read_through(self, names: Sequence[str]) -> list[Any]:
-        """Entities from the fallback for Redis misses, filling Redis where leased.
+    async def _read_fallback(self, names: list[str]) -> list[Any]:
+        """The fallback alone, for a request that already found Redis unavailable."""
+        session = self.session
+        session.stats_for(self.meta).fallback_reads += len(names)
+        entities: list[Any] = await session.durable(session.fallback.get_many, self.meta, names)
+        return entities
 
-        A not-found marker answers None without asking the fallback.
+    async def _read_through(self, names: list[str]) -> list[Any]:
+        """Read the fallback for Redis misses and fill Redis where this reader holds the lease.
+
+        A not-found marker answers None without asking the fallback. With Redis
+        unreachable, the fallback answers and nothing is filled.
         """
         meta, session = self.meta, self.session
         memory = session.memory
         token = lease_token()
         markers = [meta.marker_key(name) for name in names]
-        before = await memory.lease(markers, token)
+        try:
+            before: list[bytes | None] = await session.redis(memory.lease, markers, token)
+        except RedisUnavailableError:
+            session.stats_for(meta).errors += 1
+            return await self._read_fallback(names)
+        leased = [value is None for value in before]
         results: list[Any] = [None] * len(names)
         to_read = [i for i, value in enumerate(before) if value is None or is_lease(value)]
         if not to_read:
             return results
-        entities = await session.fallback.get_many(meta, [names[i] for i in to_read])
+        entities = await session.durable(
+            session.fallback.get_many, meta, [names[i] for i in to_read]
+        )
+        session.stats_for(meta).fallback_reads += len(to_read)
         fills: list[tuple[bytes, bytes, Any]] = []
         missing: list[bytes] = []
         for i, entity in zip(to_read, entities, strict=True):
             results[i] = entity
-            if before[i] is not None:
-                continue  # another reader holds the lease and fills
+            if not leased[i]:
+                continue
             if entity is None:
                 missing.append(markers[i])
             else:
                 fills.append((meta.redis_key(names[i]), markers[i], meta.to_hash(entity)))
         ttl = session.ttl(meta)
-        if fills:
-            await memory.fill_hashes(fills, token, ttl)
-        if missing:
-            await memory.fill_missing(missing, token, ttl)
+        try:
+            if fills:
+                await session.redis(memory.fill_hashes, fills, token, ttl)
+            if missing:
+                await session.redis(memory.fill_missing, missing, token, ttl)
+        except RedisUnavailableError:
+            session.stats_for(meta).errors += 1
         return results

@@ -196,6 +196,10 @@ class ModelMeta:
         entity.__dict__.update(values)
         return entity
 
+    def copy(self, entity: Any) -> Any:
+        """A shallow copy, so a cached entity is never the caller's own object."""
+        return self.build(dict(entity.__dict__))
+
     def from_hash(self, raw: Mapping[bytes, bytes]) -> Any:
         """Decode a whole Redis hash. Raises CorruptData on text that won't parse."""
         values: dict[str, Any] = {}

@@ -1,6 +1,7 @@
 """Settings: ``configure(...)`` in code, or a module named by ``DBDAORA_SETTINGS``.
 
-The module holds upper-case names (``MEMORY``, ``FALLBACK``, ``EXPIRE_TIME``);
+The module holds upper-case names (``MEMORY``, ``FALLBACK``, ``EXPIRE_TIME``,
+``CACHE``, ``BREAKER``, ``MEMORY_TIMEOUT``);
 values given to ``configure`` win over it. Nothing configured: both stores are
 ``memory://``, the embedded default that needs no server.
 """
@@ -29,6 +30,69 @@ def _check_url(instance: Any, attribute: Any, value: Any) -> None:
         raise ConfigurationError(f"{attribute.name} must be a URL, got {value!r}")
 
 
+def _is_positive_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _options(name: str, cls: type[Any], given: Any) -> Any:
+    """Turn an options dict into ``cls``, naming what is unknown or wrong."""
+    if given is None or isinstance(given, cls):
+        return given
+    if not isinstance(given, dict):
+        raise ConfigurationError(f"{name} must be a dict or None, got {given!r}")
+    known = [field.name for field in attrs.fields(cls)]
+    unknown = set(given) - set(known)
+    if unknown:
+        raise ConfigurationError(f"{name}: unknown option(s) {sorted(unknown)}; known: {known}")
+    return cls(**given)
+
+
+def _positive(check: Any, what: str) -> Any:
+    def validate(instance: Any, attribute: Any, value: Any) -> None:
+        if not check(value):
+            option = type(instance).__name__.removesuffix("Options").lower()
+            raise ConfigurationError(f"{option}: {attribute.name} must be {what}, got {value!r}")
+
+    return validate
+
+
+@attrs.frozen
+class CacheOptions:
+    """The in-process cache: entries live ``ttl`` seconds, at most ``max_size`` of them."""
+
+    ttl: float = attrs.field(
+        default=5.0, validator=_positive(_is_positive_number, "a positive number")
+    )
+    max_size: int = attrs.field(
+        default=10_000, validator=_positive(is_positive_int, "a positive int")
+    )
+
+
+@attrs.frozen
+class BreakerOptions:
+    """A circuit breaker opens after ``fail_max`` failures in a row, for ``reset_timeout`` s."""
+
+    fail_max: int = attrs.field(default=5, validator=_positive(is_positive_int, "a positive int"))
+    reset_timeout: float = attrs.field(
+        default=30.0, validator=_positive(_is_positive_number, "a positive number")
+    )
+
+
+def _cache_options(value: Any) -> CacheOptions | None:
+    options: CacheOptions | None = _options("cache", CacheOptions, value)
+    return options
+
+
+def _breaker_options(value: Any) -> BreakerOptions | None:
+    options: BreakerOptions | None = _options("breaker", BreakerOptions, value)
+    return options
+
+
+def _check_timeout(instance: Any, attribute: Any, value: Any) -> None:
+    if value is not None and not _is_positive_number(value):
+        raise ConfigurationError(f"memory_timeout must be a positive number or None, got {value!r}")
+
+
 @attrs.frozen
 class Settings:
     """The values sessions are built from.
@@ -37,11 +101,17 @@ class Settings:
         memory: URL of the Redis side (``memory://``, ``redis://host:port/db``, ...).
         fallback: URL of the durable store (``memory://``, ...).
         expire_time: seconds a Redis copy lives; None keeps it until evicted.
+        cache: the session's in-process cache, None for none (the default).
+        breaker: the circuit breakers in front of each store, None for none.
+        memory_timeout: seconds each Redis call may take, None for no bound.
     """
 
     memory: str = attrs.field(default="memory://", validator=_check_url)
     fallback: str = attrs.field(default="memory://", validator=_check_url)
     expire_time: int | None = attrs.field(default=3600, validator=_check_expire_time)
+    cache: CacheOptions | None = attrs.field(default=None, converter=_cache_options)
+    breaker: BreakerOptions | None = attrs.field(factory=BreakerOptions, converter=_breaker_options)
+    memory_timeout: float | None = attrs.field(default=0.5, validator=_check_timeout)
 
 
 _NAMES = {field.name.upper(): field.name for field in attrs.fields(Settings)}

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 from dbdaora.backends import zset
 from dbdaora.backends.base import Pairs, is_lease
-from dbdaora.exceptions import EntityNotFoundError, ValidationError
+from dbdaora.cache import NOT_FOUND, NOTHING, WHOLE
+from dbdaora.exceptions import EntityNotFoundError, RedisUnavailableError, ValidationError
 from dbdaora.manager import M, Manager, lease_token, logger
 from dbdaora.meta import CorruptData
+
+MISS: Any = object()
 
 
 class SortedSetManager(Manager[M]):
@@ -24,6 +27,7 @@ class SortedSetManager(Manager[M]):
         """Add members (several sets at once is fine): the fallback first, then Redis.
 
         With ``Meta.max_size``, each set keeps only its highest-scored members.
+        With Redis unreachable the write still succeeds (see ``HashManager.add``).
         """
         meta = self.meta
         groups: dict[str, dict[str, float]] = {}
@@ -36,13 +40,21 @@ class SortedSetManager(Manager[M]):
         memory = session.memory
         for name, members in groups.items():
             pairs = list(members.items())
-            marker, token = meta.marker_key(name), lease_token()
+            key, marker, token = meta.redis_key(name), meta.marker_key(name), lease_token()
             # The claim ends readers' leases and lets this writer create the set in
             # Redis only if no other write touched it in between.
-            await memory.claim(marker, token)
-            created = await session.fallback.add_members(meta, name, pairs, meta.max_size)
-            await memory.add_members(
-                meta.redis_key(name),
+            try:
+                await session.redis(memory.claim, marker, token)
+            except RedisUnavailableError:
+                session.stats_for(meta).errors += 1
+            created = await session.durable(
+                session.fallback.add_members, meta, name, pairs, meta.max_size
+            )
+            session.stats_for(meta).fallback_writes += 1
+            await self._written(
+                name,
+                memory.add_members,
+                key,
                 marker,
                 pairs,
                 ttl,
@@ -86,6 +98,7 @@ class SortedSetManager(Manager[M]):
         key = self.meta.redis_key(self.meta.key_text(parts))
         return await self._query(
             parts,
+            ("range", start, stop, reverse),
             lambda memory: memory.zrange(key, start, stop, reverse=reverse),
             lambda pairs: zset.by_rank(zset.ordered(pairs, reverse=reverse), start, stop),
         )
@@ -121,6 +134,7 @@ class SortedSetManager(Manager[M]):
         key = self.meta.redis_key(self.meta.key_text(key_parts))
         return await self._query(
             key_parts,
+            ("score", low, high, reverse, offset, count),
             lambda memory: memory.zrange_by_score(
                 key, low, high, reverse=reverse, offset=offset, count=count
             ),
@@ -137,20 +151,19 @@ class SortedSetManager(Manager[M]):
     async def count(self, *parts: Any, **named: Any) -> int:
         """How many members the set has (ZCARD)."""
         key_parts = self.meta.key_parts(parts, named)
-        name = self.meta.key_text(key_parts)
-        size = await self.session.memory.zcard(self.meta.redis_key(name))
-        if size:
-            return size
-        return len(await self._load(key_parts, name))
+        session = self.session
+
+        async def ask(memory: Any, key: bytes) -> Any:
+            size = await session.redis(memory.zcard, key)
+            return size or MISS  # Redis keeps no empty sets
+
+        size: int = await self._answer(key_parts, ("count",), ask, len)
+        return size
 
     async def exists(self, *parts: Any, **named: Any) -> bool:
         """Whether the set exists, in Redis or (read through) in the fallback."""
-        key_parts = self.meta.key_parts(parts, named)
-        name = self.meta.key_text(key_parts)
-        if await self.session.memory.exists(self.meta.redis_key(name)):
-            return True
         try:
-            await self._load(key_parts, name)
+            await self.count(*parts, **named)
         except EntityNotFoundError:
             return False
         return True
@@ -166,16 +179,45 @@ class SortedSetManager(Manager[M]):
         meta, session = self.meta, self.session
         name = meta.key_text(parts)
         encoded = meta.encode_members(members)
-        await session.fallback.remove_members(meta, name, encoded)
-        await session.memory.remove_members(meta.redis_key(name), meta.marker_key(name), encoded)
+        await session.durable(session.fallback.remove_members, meta, name, encoded)
+        session.stats_for(meta).fallback_writes += 1
+        await self._written(
+            name,
+            session.memory.remove_members,
+            meta.redis_key(name),
+            meta.marker_key(name),
+            encoded,
+        )
 
     async def delete(self, *parts: Any, **named: Any) -> None:
         """Delete the whole set: the fallback first, then Redis (and a not-found marker)."""
         meta = self.meta
         name = meta.key_text(meta.key_parts(parts, named))
         session = self.session
-        await session.fallback.delete(meta, name)
-        await session.memory.delete(meta.redis_key(name), meta.marker_key(name), session.ttl(meta))
+        await session.durable(session.fallback.delete, meta, name)
+        session.stats_for(meta).fallback_writes += 1
+        await self._written(
+            name,
+            session.memory.delete,
+            meta.redis_key(name),
+            meta.marker_key(name),
+            session.ttl(meta),
+        )
+        if session.cache is not None:
+            await session.cache.remember(meta.key_name, name, WHOLE, NOT_FOUND)
+
+    async def _written(
+        self, name: str, call: Callable[..., Awaitable[None]], *args: Any, **kwargs: Any
+    ) -> None:
+        """The Redis half of a write, once the fallback has it; cached answers dropped."""
+        meta, session = self.meta, self.session
+        if session.cache is not None:
+            await session.cache.forget(meta.key_name, name)
+        try:
+            await session.redis(call, *args, **kwargs)
+        except RedisUnavailableError:
+            session.stats_for(meta).errors += 1
+            session.remember_unwritten([meta.redis_key(name), meta.marker_key(name)])
 
     def _range_args(
         self, args: tuple[Any, ...], named: dict[str, Any]
@@ -188,39 +230,123 @@ class SortedSetManager(Manager[M]):
     async def _query(
         self,
         parts: tuple[Any, ...],
+        variant: Hashable,
         from_redis: Callable[[Any], Awaitable[Pairs]],
         locally: Callable[[Pairs], Pairs],
     ) -> list[M]:
-        """Answer from Redis; on a missing set, from the fallback's members, filling Redis."""
-        meta, memory = self.meta, self.session.memory
-        name = meta.key_text(parts)
-        key = meta.redis_key(name)
-        pairs = await from_redis(memory)
-        if not pairs and not await memory.exists(key):
-            pairs = locally(await self._load(parts, name))
-        try:
-            return [meta.from_member(parts, member, score) for member, score in pairs]
-        except CorruptData as exc:
-            logger.warning("corrupt Redis data at %r, reading the fallback: %s", key, exc)
-            await memory.evict([key])
-            pairs = locally(await self._load(parts, name))
+        """Members from Redis; for a set Redis lacks, from the fallback, filling Redis."""
+        meta = self.meta
+
+        session = self.session
+
+        async def ask(memory: Any, key: bytes) -> Any:
+            pairs = await session.redis(from_redis, memory)
+            if not pairs and not await session.redis(memory.exists, key):
+                return MISS
             return [meta.from_member(parts, member, score) for member, score in pairs]
 
-    async def _load(self, parts: tuple[Any, ...], name: str) -> Pairs:
-        """The set's members from the fallback, filling Redis where leased."""
+        def build(pairs: Pairs) -> list[M]:
+            return [meta.from_member(parts, member, score) for member, score in locally(pairs)]
+
+        members: list[M] = await self._answer(parts, variant, ask, build)
+        return [meta.copy(member) for member in members]
+
+    async def _answer(
+        self,
+        parts: tuple[Any, ...],
+        variant: Hashable,
+        ask: Callable[[Any, bytes], Awaitable[Any]],
+        from_pairs: Callable[[Pairs], Any],
+    ) -> Any:
+        """One read: the cache, then Redis (``ask``), then the fallback's members.
+
+        ``ask`` answers from Redis, or ``MISS`` where Redis does not hold the set;
+        ``from_pairs`` answers from the fallback's members.
+        """
+        meta, session = self.meta, self.session
+        name = meta.key_text(parts)
+        key = meta.redis_key(name)
+        stats = session.stats_for(meta)
+        cache = session.cache
+        if cache is not None:
+            cached = await cache.lookup(meta.key_name, name, variant)
+            if cached is not NOTHING:
+                stats.cache_hits += 1
+                if cached is NOT_FOUND:
+                    stats.not_found += 1
+                    raise EntityNotFoundError(meta.name, parts)
+                return cached
+        answer: Any = MISS
+        redis_up = True
+        try:
+            answer = await ask(session.memory, key)
+        except RedisUnavailableError:
+            stats.errors += 1
+            redis_up = False
+        except CorruptData as exc:
+            logger.warning("corrupt Redis data at %r, reading the fallback: %s", key, exc)
+            try:
+                await session.redis(session.memory.evict, [key])
+            except RedisUnavailableError:
+                stats.errors += 1
+        if answer is not MISS:
+            stats.redis_hits += 1
+        else:
+            stats.misses += 1
+            read = self._read_through if redis_up else self._read_fallback
+            (pairs,) = await session.coalesce(meta.key_name, [name], read)
+            if pairs is None:
+                stats.not_found += 1
+                if cache is not None:
+                    await cache.remember(meta.key_name, name, variant, NOT_FOUND)
+                raise EntityNotFoundError(meta.name, parts)
+            answer = from_pairs(pairs)
+        if cache is not None:
+            await cache.remember(meta.key_name, name, variant, answer)
+        return answer
+
+    async def _read_through(self, names: list[str]) -> list[Pairs | None]:
+        """The set's members from the fallback, filling Redis where this reader holds the lease.
+
+        None where the set is nowhere (a not-found marker answers without the fallback).
+        """
         meta, session = self.meta, self.session
         memory = session.memory
+        (name,) = names
         marker = meta.marker_key(name)
         token = lease_token()
-        before = (await memory.lease([marker], token))[0]
+        try:
+            before = (await session.redis(memory.lease, [marker], token))[0]
+        except RedisUnavailableError:
+            session.stats_for(meta).errors += 1
+            return await self._read_fallback(names)
         if before is not None and not is_lease(before):
-            raise EntityNotFoundError(meta.name, parts)
-        members = await session.fallback.get_members(meta, name)
+            return [None]
+        leased = before is None
+        members = await session.durable(session.fallback.get_members, meta, name)
+        session.stats_for(meta).fallback_reads += 1
         ttl = session.ttl(meta)
-        if not members:
-            if before is None:
-                await memory.fill_missing([marker], token, ttl)
-            raise EntityNotFoundError(meta.name, parts)
-        if before is None:
-            await memory.fill_sorted_set(meta.redis_key(name), marker, members, token, ttl)
-        return [(member.encode(), score) for member, score in members]
+        try:
+            if not members and leased:
+                await session.redis(memory.fill_missing, [marker], token, ttl)
+            elif members and leased:
+                key = meta.redis_key(name)
+                await session.redis(memory.fill_sorted_set, key, marker, members, token, ttl)
+        except RedisUnavailableError:
+            session.stats_for(meta).errors += 1
+        return [_pairs(members)]
+
+    async def _read_fallback(self, names: list[str]) -> list[Pairs | None]:
+        """The fallback alone, for a request that already found Redis unavailable."""
+        meta, session = self.meta, self.session
+        (name,) = names
+        members = await session.durable(session.fallback.get_members, meta, name)
+        session.stats_for(meta).fallback_reads += 1
+        return [_pairs(members)]
+
+
+def _pairs(members: list[tuple[str, float]] | None) -> Pairs | None:
+    """Fallback members as Redis answers them; None for a set with none."""
+    if not members:
+        return None
+    return [(member.encode(), score) for member, score in members]

@@ -6,6 +6,7 @@ Tests never touch the machine's shared Redis or PostgreSQL data.
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -70,9 +71,26 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
             self.process.terminate()
             self.process.wait(10)
             self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL: the server is gone, as in a crash; its data with it."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+        self.process = None
+
+    def pause(self) -> None:
+        """SIGSTOP: connections stay open but nothing answers (a hung server)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port)
