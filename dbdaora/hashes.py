@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -284,11 +285,15 @@ class HashManager(Manager[M]):
             else:
                 fills.append((meta.redis_key(names[i]), markers[i], meta.to_hash(entity)))
         ttl = session.ttl(meta)
-        try:
-            if fills:
-                await session.redis(memory.fill_hashes, fills, token, ttl)
-            if missing:
-                await session.redis(memory.fill_missing, missing, token, ttl)
-        except RedisUnavailableError:
-            session.stats_for(meta).errors += 1
+        writes = []
+        if fills:
+            writes.append(session.redis(memory.fill_hashes, fills, token, ttl))
+        if missing:
+            writes.append(session.redis(memory.fill_missing, missing, token, ttl))
+        # Started together, the two go out in one pipeline.
+        for outcome in await asyncio.gather(*writes, return_exceptions=True):
+            if isinstance(outcome, RedisUnavailableError):
+                session.stats_for(meta).errors += 1
+            elif isinstance(outcome, BaseException):
+                raise outcome
         return results

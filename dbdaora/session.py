@@ -92,6 +92,9 @@ class Session:
         breaker: ``{"fail_max": n, "reset_timeout": seconds}`` for the circuit
             breakers (one per store), or None for none.
         memory_timeout: seconds each Redis call may take, or None for no bound.
+        autopipeline: batch the Redis commands of operations started in the same
+            event-loop iteration into one round trip (default True); applies to
+            stores this session opens from a URL.
 
     Each option left out comes from the settings. ``async with Session(...) as s:``
     closes the connections at the end; they open lazily, on first use.
@@ -106,6 +109,7 @@ class Session:
         cache: dict[str, Any] | Unset | None = UNSET,
         breaker: dict[str, Any] | Unset | None = UNSET,
         memory_timeout: float | Unset | None = UNSET,
+        autopipeline: bool | Unset = UNSET,
     ) -> None:
         given: dict[str, Any] = {
             name: value
@@ -114,12 +118,13 @@ class Session:
                 ("cache", cache),
                 ("breaker", breaker),
                 ("memory_timeout", memory_timeout),
+                ("autopipeline", autopipeline),
             )
             if not isinstance(value, Unset)
         }
         config = attrs.evolve(settings.current(), **given)
         self.memory: MemoryStore = (
-            open_memory(memory or config.memory)
+            open_memory(memory or config.memory, autopipeline=config.autopipeline)
             if memory is None or isinstance(memory, str)
             else memory
         )

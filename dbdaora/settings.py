@@ -1,7 +1,7 @@
 """Settings: ``configure(...)`` in code, or a module named by ``DBDAORA_SETTINGS``.
 
 The module holds upper-case names (``MEMORY``, ``FALLBACK``, ``EXPIRE_TIME``,
-``CACHE``, ``BREAKER``, ``MEMORY_TIMEOUT``);
+``CACHE``, ``BREAKER``, ``MEMORY_TIMEOUT``, ``AUTOPIPELINE``);
 values given to ``configure`` win over it. Nothing configured: both stores are
 ``memory://``, the embedded default that needs no server.
 """
@@ -104,6 +104,7 @@ class Settings:
         cache: the session's in-process cache, None for none (the default).
         breaker: the circuit breakers in front of each store, None for none.
         memory_timeout: seconds each Redis call may take, None for no bound.
+        autopipeline: send the Redis commands of one event-loop iteration together.
     """
 
     memory: str = attrs.field(default="memory://", validator=_check_url)
@@ -112,6 +113,7 @@ class Settings:
     cache: CacheOptions | None = attrs.field(default=None, converter=_cache_options)
     breaker: BreakerOptions | None = attrs.field(factory=BreakerOptions, converter=_breaker_options)
     memory_timeout: float | None = attrs.field(default=0.5, validator=_check_timeout)
+    autopipeline: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
 
 
 _NAMES = {field.name.upper(): field.name for field in attrs.fields(Settings)}

@@ -35,7 +35,7 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def _load(url: str, schemes: dict[str, tuple[str, str | None]], side: str) -> Any:
+def _load(url: str, schemes: dict[str, tuple[str, str | None]], side: str, **options: Any) -> Any:
     scheme = urlsplit(url).scheme
     if scheme not in schemes:
         raise ConfigurationError(
@@ -49,12 +49,18 @@ def _load(url: str, schemes: dict[str, tuple[str, str | None]], side: str) -> An
         raise ConfigurationError(
             f"{mask_url(url)!r} needs a driver: pip install 'dbdaora[{extra}]' ({exc})"
         ) from exc
-    return getattr(module, attribute)(url)
+    return getattr(module, attribute)(url, **options)
 
 
-def open_memory(url: str) -> MemoryStore:
-    """The Redis-side store for ``url`` (``memory://``, ``redis://``, ``rediss://``)."""
-    store: MemoryStore = _load(url, MEMORY_SCHEMES, "memory (Redis-side)")
+def open_memory(url: str, *, autopipeline: bool = True) -> MemoryStore:
+    """The Redis-side store for ``url`` (``memory://``, ``redis://``, ``rediss://``).
+
+    ``autopipeline`` batches the commands of one event-loop iteration into one
+    round trip, where the store talks to a server.
+    """
+    store: MemoryStore = _load(
+        url, MEMORY_SCHEMES, "memory (Redis-side)", autopipeline=autopipeline
+    )
     return store
 
 

@@ -29,7 +29,15 @@ def _bytes(value: str | bytes) -> bytes:
 class MemoryStore:
     """An in-process Redis stand-in for hashes, sorted sets and string markers."""
 
-    def __init__(self, url: str = "memory://", *, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        url: str = "memory://",
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        autopipeline: bool = True,
+    ) -> None:
+        # autopipeline is accepted for a uniform constructor: in-process calls
+        # have no round trips to batch.
         self.url = url
         self.down = False
         self._clock = clock

@@ -1,8 +1,13 @@
 """``redis://``, ``rediss://``, ``unix://``: redis-py's asyncio client (with hiredis).
 
+Every operation is one round trip. Writes that touch an entity's key and its
+not-found marker together run as Lua scripts, so each is atomic (as a MULTI
+block would be) and still a single command that auto-pipelining can batch with
+others (see ``pipelining``).
+
 The client is bound to the event loop that first used it; a store used from a
-new loop (``asyncio.run`` called again) opens a new client there, so nothing
-outlives the loop it was made on.
+new loop (``asyncio.run`` called again) opens a new client there and the old one
+is closed when its loop shuts down, so nothing outlives the loop it was made on.
 """
 
 from __future__ import annotations
@@ -10,24 +15,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
-from typing import Any, Concatenate, ParamSpec, TypeVar, cast
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import parse_url
-from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError, RedisError
 
 from dbdaora.backends import mask_url
-from dbdaora.backends.base import LEASE_SECONDS, NOT_FOUND, HashValue, Members, Pairs
+from dbdaora.backends.base import LEASE_SECONDS, HashValue, Members, Pairs
+from dbdaora.backends.pipelining import AutoPipeline, Operation
 from dbdaora.exceptions import BackendError, ConfigurationError
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# ARGV: token, ttl (0 = none), command, then its field/value or score/member pairs.
+
+class Script:
+    """A Lua script run by its SHA1, loaded on the first NOSCRIPT answer."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+
 # Pairs go in slices: Lua's unpack() has a stack limit far below a large set.
-_FILL = """
+# ARGV: token, ttl (0 = none), command, then its field/value or score/member pairs.
+FILL = Script("""
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[2], KEYS[1])
 for i = 4, #ARGV, 1000 do
@@ -35,10 +52,10 @@ for i = 4, #ARGV, 1000 do
 end
 if ARGV[2] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 return 1
-"""
+""")
 
 # ARGV: token, ttl (0 = none)
-_FILL_MISSING = """
+FILL_MISSING = Script("""
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[2] == '0' then
   redis.call('SET', KEYS[1], '1')
@@ -46,10 +63,21 @@ else
   redis.call('SET', KEYS[1], '1', 'EX', ARGV[2])
 end
 return 1
-"""
+""")
+
+# ARGV: ttl (0 = none), then field/value pairs
+PUT_HASH = Script("""
+redis.call('DEL', KEYS[1])
+for i = 2, #ARGV, 1000 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+if ARGV[1] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+redis.call('DEL', KEYS[2])
+return 1
+""")
 
 # ARGV: ttl (0 = none), max_size (0 = none), token, created (1/0), then score/member pairs
-_ADD_MEMBERS = """
+ADD_MEMBERS = Script("""
 local held = redis.call('GET', KEYS[2]) == ARGV[3]
 redis.call('DEL', KEYS[2])
 if redis.call('EXISTS', KEYS[1]) == 0 and not (held and ARGV[4] == '1') then return 0 end
@@ -59,8 +87,27 @@ end
 if ARGV[2] ~= '0' then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[2]) - 1) end
 if ARGV[1] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return 1
-"""
+""")
 
+# ARGV: members
+REMOVE_MEMBERS = Script("""
+for i = 1, #ARGV, 1000 do
+  redis.call('ZREM', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+redis.call('DEL', KEYS[2])
+return 1
+""")
+
+# ARGV: ttl (0 = none)
+DELETE = Script("""
+redis.call('DEL', KEYS[1])
+if ARGV[1] == '0' then
+  redis.call('SET', KEYS[2], '1')
+else
+  redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
+end
+return 1
+""")
 
 Method = Callable[Concatenate["RedisStore", P], Coroutine[Any, Any, T]]
 
@@ -108,16 +155,37 @@ def _flat_members(members: Members) -> list[Any]:
     return [item for member, score in members for item in (score, member)]
 
 
-class RedisStore:
-    """The Redis side on a real server."""
+def _script(script: Script, keys: list[bytes], args: list[Any]) -> Operation:
+    return lambda target: target.evalsha(script.sha, len(keys), *keys, *args)
 
-    def __init__(self, url: str, **options: Any) -> None:
+
+class RedisStore:
+    """The Redis side on a real server.
+
+    Args:
+        url: ``redis://[:password@]host:port/db``, ``rediss://`` for TLS, ``unix://``.
+        autopipeline: batch the commands of one event-loop iteration into one
+            round trip (the default).
+    """
+
+    def __init__(self, url: str, *, autopipeline: bool = True, **options: Any) -> None:
         self.url = mask_url(url)
+        self.autopipeline = autopipeline
         self._dsn = url
-        self._options = {"protocol": 2, "decode_responses": False, **options}
+        # One retry, at once: it reconnects a pooled connection the server dropped
+        # (a restart); a longer policy would only stretch an outage past the
+        # session's memory_timeout. Callers beyond the pool's size wait for a
+        # connection (bounded by memory_timeout) instead of failing.
+        self._options = {
+            "protocol": 2,
+            "decode_responses": False,
+            "retry": Retry(NoBackoff(), 1),
+            "max_connections": 50,
+            **options,
+        }
         self._client: Redis | None = None
+        self._pipeline: AutoPipeline | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._scripts: dict[str, AsyncScript] = {}
         self._closer: AsyncGenerator[None, None] | None = None
         try:
             parse_url(url)
@@ -127,18 +195,45 @@ class RedisStore:
     def _redis(self) -> Redis:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
-            self._client = Redis.from_url(self._dsn, **self._options)
+            pool = BlockingConnectionPool.from_url(self._dsn, **self._options)
+            self._client = Redis.from_pool(pool)
+            self._pipeline = AutoPipeline(self._client)
             self._loop = loop
             self._closer = _close_with_loop(self._client)
-            self._scripts = {
-                name: self._client.register_script(source)
-                for name, source in (
-                    ("fill", _FILL),
-                    ("fill_missing", _FILL_MISSING),
-                    ("add_members", _ADD_MEMBERS),
-                )
-            }
         return self._client
+
+    async def _run(self, operation: Operation) -> Any:
+        client = self._redis()
+        if self.autopipeline:
+            assert self._pipeline is not None
+            return await self._pipeline.run(operation)
+        return await operation(client)
+
+    async def _run_all(self, operations: list[Operation]) -> list[Any]:
+        client = self._redis()
+        if len(operations) == 1:
+            return [await self._run(operations[0])]
+        if self.autopipeline:
+            assert self._pipeline is not None
+            return await self._pipeline.run_all(operations)
+        pipe = client.pipeline(transaction=False)
+        for operation in operations:
+            operation(pipe)
+        results: list[Any] = await pipe.execute(raise_on_error=False)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    async def _run_scripts(
+        self, script: Script, calls: list[tuple[list[bytes], list[Any]]]
+    ) -> None:
+        operations = [_script(script, keys, args) for keys, args in calls]
+        try:
+            await self._run_all(operations)
+        except NoScriptError:
+            await self._redis().script_load(script.source)
+            await self._run_all(operations)
 
     async def close(self) -> None:
         closer, self._closer, self._client = self._closer, None, None
@@ -147,63 +242,46 @@ class RedisStore:
 
     @_wrapped("HGETALL")
     async def hgetall(self, key: bytes) -> dict[bytes, bytes]:
-        return cast(dict[bytes, bytes], await self._redis().hgetall(key))
+        result: dict[bytes, bytes] = await self._run(lambda target: target.hgetall(key))
+        return result
 
     @_wrapped("HMGET")
     async def hmget(self, key: bytes, fields: Sequence[bytes]) -> list[bytes | None]:
-        return cast(list[bytes | None], await self._redis().hmget(key, fields))
+        result: list[bytes | None] = await self._run(lambda target: target.hmget(key, fields))
+        return result
 
     @_wrapped("HGETALL")
     async def hgetall_many(self, keys: Sequence[bytes]) -> list[dict[bytes, bytes]]:
-        pipe = self._redis().pipeline(transaction=False)
-        for key in keys:
-            pipe.hgetall(key)
-        result: list[dict[bytes, bytes]] = await pipe.execute()
-        return result
+        return await self._run_all([functools.partial(_hgetall, key=key) for key in keys])
 
     @_wrapped("HMGET")
     async def hmget_many(
         self, keys: Sequence[bytes], fields: Sequence[bytes]
     ) -> list[list[bytes | None]]:
-        pipe = self._redis().pipeline(transaction=False)
-        for key in keys:
-            pipe.hmget(key, fields)
-        result: list[list[bytes | None]] = await pipe.execute()
-        return result
+        return await self._run_all(
+            [functools.partial(_hmget, key=key, fields=fields) for key in keys]
+        )
 
     @_wrapped("EXISTS")
     async def exists(self, key: bytes) -> bool:
-        return bool(await self._redis().exists(key))
+        return bool(await self._run(lambda target: target.exists(key)))
 
     @_wrapped("SET NX GET")
     async def lease(self, markers: Sequence[bytes], token: bytes) -> list[bytes | None]:
-        if len(markers) == 1:
-            before = await self._redis().set(markers[0], token, nx=True, get=True, ex=LEASE_SECONDS)
-            return [cast(bytes | None, before)]
-        pipe = self._redis().pipeline(transaction=False)
-        for marker in markers:
-            pipe.set(marker, token, nx=True, get=True, ex=LEASE_SECONDS)
-        result: list[bytes | None] = await pipe.execute()
-        return result
+        return await self._run_all(
+            [functools.partial(_lease, marker=marker, token=token) for marker in markers]
+        )
 
-    async def _run_script(self, name: str, calls: Sequence[tuple[list[bytes], list[Any]]]) -> None:
-        client = self._redis()
-        script = self._scripts[name]
-        if len(calls) == 1:
-            keys, args = calls[0]
-            await script(keys=keys, args=args)
-            return
-        pipe = client.pipeline(transaction=False)
-        for keys, args in calls:
-            await script(keys=keys, args=args, client=pipe)
-        await pipe.execute()
+    @_wrapped("SET")
+    async def claim(self, marker: bytes, token: bytes) -> None:
+        await self._run(lambda target: target.set(marker, token, ex=LEASE_SECONDS))
 
     @_wrapped("fill (EVALSHA)")
     async def fill_hashes(
         self, items: Sequence[tuple[bytes, bytes, HashValue]], token: bytes, ttl: int | None
     ) -> None:
-        await self._run_script(
-            "fill",
+        await self._run_scripts(
+            FILL,
             [
                 ([key, marker], [token, ttl or 0, "HSET", *_flat_hash(value)])
                 for key, marker, value in items
@@ -214,32 +292,22 @@ class RedisStore:
     async def fill_sorted_set(
         self, key: bytes, marker: bytes, members: Members, token: bytes, ttl: int | None
     ) -> None:
-        await self._run_script(
-            "fill", [([key, marker], [token, ttl or 0, "ZADD", *_flat_members(members)])]
+        await self._run_scripts(
+            FILL, [([key, marker], [token, ttl or 0, "ZADD", *_flat_members(members)])]
         )
 
     @_wrapped("fill not-found (EVALSHA)")
     async def fill_missing(self, markers: Sequence[bytes], token: bytes, ttl: int | None) -> None:
-        await self._run_script(
-            "fill_missing", [([marker], [token, ttl or 0]) for marker in markers]
-        )
+        await self._run_scripts(FILL_MISSING, [([marker], [token, ttl or 0]) for marker in markers])
 
-    @_wrapped("MULTI DEL HSET EXPIRE")
+    @_wrapped("put (EVALSHA)")
     async def put_hashes(
         self, items: Sequence[tuple[bytes, bytes, HashValue]], ttl: int | None
     ) -> None:
-        pipe = self._redis().pipeline(transaction=True)
-        for key, marker, value in items:
-            pipe.delete(key)
-            pipe.hset(key, mapping=cast(dict[Any, Any], value))
-            if ttl:
-                pipe.expire(key, ttl)
-            pipe.delete(marker)
-        await pipe.execute()
-
-    @_wrapped("SET")
-    async def claim(self, marker: bytes, token: bytes) -> None:
-        await self._redis().set(marker, token, ex=LEASE_SECONDS)
+        await self._run_scripts(
+            PUT_HASH,
+            [([key, marker], [ttl or 0, *_flat_hash(value)]) for key, marker, value in items],
+        )
 
     @_wrapped("add members (EVALSHA)")
     async def add_members(
@@ -254,31 +322,26 @@ class RedisStore:
         created: bool,
     ) -> None:
         args = [ttl or 0, max_size or 0, token, int(created), *_flat_members(members)]
-        await self._run_script("add_members", [([key, marker], args)])
+        await self._run_scripts(ADD_MEMBERS, [([key, marker], args)])
 
-    @_wrapped("MULTI ZREM DEL")
+    @_wrapped("remove members (EVALSHA)")
     async def remove_members(self, key: bytes, marker: bytes, members: Sequence[str]) -> None:
-        pipe = self._redis().pipeline(transaction=True)
-        pipe.zrem(key, *members)
-        pipe.delete(marker)
-        await pipe.execute()
+        await self._run_scripts(REMOVE_MEMBERS, [([key, marker], list(members))])
 
-    @_wrapped("MULTI DEL SET")
+    @_wrapped("delete (EVALSHA)")
     async def delete(self, key: bytes, marker: bytes, ttl: int | None) -> None:
-        pipe = self._redis().pipeline(transaction=True)
-        pipe.delete(key)
-        pipe.set(marker, NOT_FOUND, ex=ttl)
-        await pipe.execute()
+        await self._run_scripts(DELETE, [([key, marker], [ttl or 0])])
 
     @_wrapped("DEL")
     async def evict(self, keys: Sequence[bytes]) -> None:
-        await self._redis().delete(*keys)
+        await self._run(lambda target: target.delete(*keys))
 
     @_wrapped("ZRANGE")
     async def zrange(self, key: bytes, start: int, stop: int, *, reverse: bool) -> Pairs:
-        return cast(
-            Pairs, await self._redis().zrange(key, start, stop, desc=reverse, withscores=True)
+        result: Pairs = await self._run(
+            lambda target: target.zrange(key, start, stop, desc=reverse, withscores=True)
         )
+        return result
 
     @_wrapped("ZRANGE BYSCORE")
     async def zrange_by_score(
@@ -293,18 +356,32 @@ class RedisStore:
     ) -> Pairs:
         start, end = (high, low) if reverse else (low, high)
         limited = bool(offset) or count is not None
-        result = await self._redis().zrange(
-            key,
-            start,
-            end,
-            desc=reverse,
-            byscore=True,
-            withscores=True,
-            offset=offset if limited else None,
-            num=(-1 if count is None else count) if limited else None,
+        result: Pairs = await self._run(
+            lambda target: target.zrange(
+                key,
+                start,
+                end,
+                desc=reverse,
+                byscore=True,
+                withscores=True,
+                offset=offset if limited else None,
+                num=(-1 if count is None else count) if limited else None,
+            )
         )
-        return cast(Pairs, result)
+        return result
 
     @_wrapped("ZCARD")
     async def zcard(self, key: bytes) -> int:
-        return int(await self._redis().zcard(key))
+        return int(await self._run(lambda target: target.zcard(key)))
+
+
+def _hgetall(target: Any, key: bytes) -> Any:
+    return target.hgetall(key)
+
+
+def _hmget(target: Any, key: bytes, fields: Sequence[bytes]) -> Any:
+    return target.hmget(key, fields)
+
+
+def _lease(target: Any, marker: bytes, token: bytes) -> Any:
+    return target.set(marker, token, nx=True, get=True, ex=LEASE_SECONDS)

@@ -1,0 +1,96 @@
+"""Auto-pipelining: commands issued in one event-loop iteration share one round trip.
+
+Each operation is a function of a redis-py command target — the client or a
+pipeline, which share their command methods. The first operation of an
+iteration leads: it yields once, so that every other task ready in the same
+iteration can queue its operations, then sends the lot as one non-transactional
+pipeline on one connection. A leader left alone runs on the client directly, so
+a sequential caller pays one bare yield and nothing more.
+
+Every caller gets its own result or its own error. A batch is sent by a task of
+its own, so cancelling one caller — the leader included — never takes the other
+callers' commands with it; a caller cancelled before the batch leaves is left out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import Redis
+
+Operation = Callable[[Any], Any]
+Batch = list[tuple[Operation, asyncio.Future[Any]]]
+
+
+class AutoPipeline:
+    """Batches operations on one redis-py client, per event-loop iteration."""
+
+    def __init__(self, client: Redis) -> None:
+        self._client = client
+        self._forming: Batch | None = None
+        # The loop keeps only weak references to tasks: these keep batches in flight.
+        self._sending: set[asyncio.Future[Any]] = set()
+
+    async def run(self, operation: Operation) -> Any:
+        """The result of ``operation``, sent with whatever else this iteration queues."""
+        return (await self.run_all([operation]))[0]
+
+    async def run_all(self, operations: list[Operation]) -> list[Any]:
+        """The results of ``operations``, all sent in the same round trip."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Any]] = [loop.create_future() for _ in operations]
+        queued = list(zip(operations, futures, strict=True))
+        if self._forming is not None:
+            self._forming.extend(queued)
+        else:
+            self._forming = queued
+            try:
+                await asyncio.sleep(0)
+            except BaseException:
+                batch, self._forming = self._forming, None
+                for future in futures:
+                    future.cancel()
+                self._send(batch)  # the others' commands still go
+                raise
+            batch, self._forming = self._forming, None
+            if len(batch) == 1:
+                return [await operations[0](self._client)]
+            self._send(batch)
+        try:
+            return [await future for future in futures]
+        finally:
+            for future in futures:
+                future.cancel()  # only those still pending: the caller left
+
+    def _send(self, batch: Batch) -> None:
+        task = asyncio.ensure_future(self._send_many(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send_many(self, batch: Batch) -> None:
+        batch = [(operation, future) for operation, future in batch if not future.done()]
+        if not batch:
+            return
+        pipe = self._client.pipeline(transaction=False)
+        for operation, _ in batch:
+            operation(pipe)
+        try:
+            results = await pipe.execute(raise_on_error=False)
+        except Exception as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        except BaseException:
+            for _, future in batch:
+                future.cancel()
+            raise
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
