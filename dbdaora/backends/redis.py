@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -174,15 +174,21 @@ class RedisStore:
         self._dsn = url
         # One retry, at once: it reconnects a pooled connection the server dropped
         # (a restart); a longer policy would only stretch an outage past the
-        # session's memory_timeout. Callers beyond the pool's size wait for a
-        # connection (bounded by memory_timeout) instead of failing.
+        # session's memory_timeout.
         self._options = {
             "protocol": 2,
             "decode_responses": False,
             "retry": Retry(NoBackoff(), 1),
-            "max_connections": 50,
             **options,
         }
+        # Auto-pipelined, a connection serves a whole batch and few are open at a
+        # time; the cap only stops a runaway. Without it, each call holds a
+        # connection, so callers beyond 50 wait for one (within memory_timeout)
+        # rather than fail or open hundreds.
+        self._pool_class: type[ConnectionPool] = (
+            ConnectionPool if autopipeline else BlockingConnectionPool
+        )
+        self._options.setdefault("max_connections", 1000 if autopipeline else 50)
         self._client: Redis | None = None
         self._pipeline: AutoPipeline | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -195,7 +201,7 @@ class RedisStore:
     def _redis(self) -> Redis:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
-            pool = BlockingConnectionPool.from_url(self._dsn, **self._options)
+            pool = self._pool_class.from_url(self._dsn, **self._options)
             self._client = Redis.from_pool(pool)
             self._pipeline = AutoPipeline(self._client)
             self._loop = loop
