@@ -237,6 +237,19 @@ class RedisStore:
             pipe.delete(marker)
         await pipe.execute()
 
+    @_wrapped("MULTI DEL ZADD EXPIRE")
+    async def put_sorted_set(
+        self, key: bytes, marker: bytes, members: Members, ttl: int | None
+    ) -> None:
+        pipe = self._redis().pipeline(transaction=True)
+        pipe.delete(key)
+        if members:
+            pipe.zadd(key, {member: score for member, score in members})
+            if ttl:
+                pipe.expire(key, ttl)
+        pipe.delete(marker)
+        await pipe.execute()
+
     @_wrapped("SET")
     async def claim(self, marker: bytes, token: bytes) -> None:
         await self._redis().set(marker, token, ex=LEASE_SECONDS)
