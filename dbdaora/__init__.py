@@ -8,21 +8,41 @@ from dbdaora.exceptions import (
     ValidationError,
 )
 from dbdaora.fields import Field, Key, Score, SortedMember
+from dbdaora.legacy import (
+    CacheType,
+    DictFallbackDataSource,
+    DictMemoryDataSource,
+    HashRepository,
+    SortedSetEntity,
+    SortedSetRepository,
+    make_hash_service,
+    make_redis_data_source,
+    make_sorted_set_service,
+)
 from dbdaora.model import Model
 from dbdaora.session import Session
 from dbdaora.settings import configure
 
 __all__ = [
     "BackendError",
+    "CacheType",
     "ConfigurationError",
     "DBDaoraError",
+    "DictFallbackDataSource",
+    "DictMemoryDataSource",
     "EntityNotFoundError",
     "Field",
+    "HashRepository",
     "Key",
     "Model",
     "Score",
     "Session",
     "SortedMember",
+    "SortedSetEntity",
+    "SortedSetRepository",
     "ValidationError",
     "configure",
+    "make_hash_service",
+    "make_redis_data_source",
+    "make_sorted_set_service",
 ]

@@ -1,8 +1,9 @@
-"""The session's in-process cache: an LRU- and TTL-bounded aiocache backend.
+"""The session's in-process cache: a size- and TTL-bounded aiocache backend.
 
 aiocache's own in-memory backend grows without bound and expires keys with
-``loop.call_later`` timers tied to one event loop, so this one keeps an
-``OrderedDict`` in LRU order and checks deadlines when an entry is read.
+``loop.call_later`` timers tied to one event loop, so this one keeps a dict,
+an eviction order (least recently or least frequently used), and checks
+deadlines when an entry is read.
 
 ``EntityCache`` is what the managers use: one cache entry per stored key (model
 kind, record name), holding the answers read for it — the whole entity, partial
@@ -13,31 +14,117 @@ them all at once.
 from __future__ import annotations
 
 import enum
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, Literal
 
 from aiocache.base import BaseCache
 from aiocache.serializers import NullSerializer
+
+Policy = Literal["lru", "lfu"]
+
+
+class _RecencyOrder:
+    """Least recently used first."""
+
+    def __init__(self) -> None:
+        self._keys: OrderedDict[Hashable, None] = OrderedDict()
+
+    def add(self, key: Hashable) -> None:
+        self._keys[key] = None
+        self._keys.move_to_end(key)
+
+    def use(self, key: Hashable) -> None:
+        self._keys.move_to_end(key)
+
+    def remove(self, key: Hashable) -> None:
+        self._keys.pop(key, None)
+
+    def victim(self) -> Hashable:
+        return next(iter(self._keys))
+
+    def clear(self) -> None:
+        self._keys.clear()
+
+
+class _FrequencyOrder:
+    """Least frequently used first; among keys used as often, the least recently used.
+
+    Keys sit in one bucket per use count, so a use, an eviction and a removal
+    each cost O(1) (the lowest count is found again only after a removal).
+    """
+
+    def __init__(self) -> None:
+        self._uses: dict[Hashable, int] = {}
+        self._buckets: dict[int, OrderedDict[Hashable, None]] = {}
+        self._lowest: int | None = None
+
+    def add(self, key: Hashable) -> None:
+        if key in self._uses:
+            self.use(key)
+            return
+        self._uses[key] = 1
+        self._buckets.setdefault(1, OrderedDict())[key] = None
+        self._lowest = 1
+
+    def use(self, key: Hashable) -> None:
+        count = self._uses[key]
+        self._take(key, count)
+        if self._lowest == count and count not in self._buckets:
+            self._lowest = count + 1
+        self._uses[key] = count + 1
+        self._buckets.setdefault(count + 1, OrderedDict())[key] = None
+
+    def remove(self, key: Hashable) -> None:
+        count = self._uses.pop(key, None)
+        if count is not None:
+            self._take(key, count)
+            if self._lowest == count and count not in self._buckets:
+                self._lowest = None
+
+    def victim(self) -> Hashable:
+        if self._lowest is None:
+            self._lowest = min(self._buckets)
+        return next(iter(self._buckets[self._lowest]))
+
+    def clear(self) -> None:
+        self._uses.clear()
+        self._buckets.clear()
+        self._lowest = None
+
+    def _take(self, key: Hashable, count: int) -> None:
+        bucket = self._buckets[count]
+        del bucket[key]
+        if not bucket:
+            del self._buckets[count]
 
 
 class BoundedMemoryCache(BaseCache):  # type: ignore[misc] # aiocache ships no type hints
     """An aiocache backend holding at most ``max_size`` entries, each for ``ttl`` seconds.
 
-    Values are kept as they are (``NullSerializer``); the least recently used entry
-    goes first when the cache is full.
+    Values are kept as they are (``NullSerializer``). When the cache is full the
+    ``policy`` picks the entry that goes: ``"lru"`` the least recently used,
+    ``"lfu"`` the least frequently used. ``ttl`` None keeps entries until evicted.
     """
 
     NAME = "bounded_memory"
 
     def __init__(
-        self, *, max_size: int, ttl: float, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        max_size: int,
+        ttl: float | None,
+        policy: Policy = "lru",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(serializer=NullSerializer(), timeout=None, ttl=ttl)
         self.max_size = max_size
+        self.policy = policy
         self._clock = clock
-        self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        self._entries: dict[Hashable, tuple[float, Any]] = {}
+        self._order = _FrequencyOrder() if policy == "lfu" else _RecencyOrder()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -47,16 +134,23 @@ class BoundedMemoryCache(BaseCache):  # type: ignore[misc] # aiocache ships no t
         if entry is None:
             return None
         if entry[0] <= self._clock():
-            del self._entries[key]
+            self._drop(key)
             return None
-        self._entries.move_to_end(key)
+        self._order.use(key)
         return entry[1]
 
     def _store(self, key: Hashable, value: Any, ttl: float | None) -> None:
-        self._entries[key] = (self._clock() + (ttl or self.ttl), value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_size:
-            self._entries.popitem(last=False)
+        lifetime = ttl or self.ttl
+        deadline = math.inf if lifetime is None else self._clock() + lifetime
+        if key not in self._entries:
+            while len(self._entries) >= self.max_size:
+                self._drop(self._order.victim())
+        self._entries[key] = (deadline, value)
+        self._order.add(key)
+
+    def _drop(self, key: Hashable) -> bool:
+        self._order.remove(key)
+        return self._entries.pop(key, None) is not None
 
     async def _get(self, key: Hashable, encoding: str | None = None, _conn: Any = None) -> Any:
         return self._live(key)
@@ -111,10 +205,11 @@ class BoundedMemoryCache(BaseCache):  # type: ignore[misc] # aiocache ships no t
         return True
 
     async def _delete(self, key: Hashable, _conn: Any = None) -> int:
-        return 1 if self._entries.pop(key, None) is not None else 0
+        return 1 if self._drop(key) else 0
 
     async def _clear(self, namespace: str | None = None, _conn: Any = None) -> bool:
         self._entries.clear()
+        self._order.clear()
         return True
 
     async def _raw(self, command: str, *args: Any, **kwargs: Any) -> Any:
@@ -149,8 +244,8 @@ class EntityCache:
     timeout handling cost about six times the lookup itself, on every hit.
     """
 
-    def __init__(self, ttl: float, max_size: int) -> None:
-        self.backend = BoundedMemoryCache(max_size=max_size, ttl=ttl)
+    def __init__(self, ttl: float | None, max_size: int, policy: Policy = "lru") -> None:
+        self.backend = BoundedMemoryCache(max_size=max_size, ttl=ttl, policy=policy)
 
     async def lookup(self, kind: str, name: str, variant: Hashable) -> Any:
         """The cached answer, ``NOT_FOUND``, or ``NOTHING``."""

@@ -365,8 +365,7 @@ def _check_layout(name: str, declared: Mapping[str, tuple[Any, FieldSpec]]) -> S
     return StoreKind.SORTED_SET if members else StoreKind.HASH
 
 
-def _options(name: str, kind: StoreKind, options: type | None) -> dict[str, Any]:
-    given = {k: v for k, v in vars(options).items() if not k.startswith("__")} if options else {}
+def _options(name: str, kind: StoreKind, given: Mapping[str, Any]) -> dict[str, Any]:
     unknown = set(given) - META_OPTIONS
     if unknown:
         raise ConfigurationError(
@@ -396,19 +395,23 @@ def _options(name: str, kind: StoreKind, options: type | None) -> dict[str, Any]
     return {"key_name": key_name, "expire_time": expire_time, "max_size": max_size}
 
 
-def build_meta(cls: type, namespace: Mapping[str, Any], options: type | None) -> ModelMeta:
-    """Check a model declaration, turn the class into an attrs class, compile its metadata.
+def compile_meta(
+    cls: type, declared: Mapping[str, tuple[Any, FieldSpec]], options: Mapping[str, Any]
+) -> ModelMeta:
+    """Check a declaration and compile its metadata, leaving the class as it is.
+
+    ``declared`` maps each attribute, in order, to its annotation and spec;
+    ``options`` holds the ``Meta`` options given. A ``Model`` and a 0.27-style
+    dataclass entity (``dbdaora.legacy``) both go through here.
 
     Raises:
         ConfigurationError: the declaration is wrong; the message names the model.
     """
     name = cls.__name__
-    declared = _declared(cls, namespace)
     kind = _check_layout(name, declared)
     settings = _options(name, kind, options)
 
     infos: list[FieldInfo] = []
-    attributes: dict[str, Any] = {}
     for field_name, (annotation, spec) in declared.items():
         codec = compile_codec(annotation, model=name, field=field_name)
         if spec.kind is FieldKind.SCORE and codec.category.value not in ("float", "int"):
@@ -433,16 +436,6 @@ def build_meta(cls: type, namespace: Mapping[str, Any], options: type | None) ->
                 raw_name=field_name.encode(),
             )
         )
-        default: Any = attrs.NOTHING if spec.default is NO_DEFAULT else spec.default
-        if spec.factory is not None:
-            default = attrs.Factory(spec.factory)
-        attributes[field_name] = attrs.field(
-            default=default, converter=_converter(name, field_name, codec), kw_only=True
-        )
-        if field_name in cls.__dict__:
-            delattr(cls, field_name)
-
-    attrs.define(cls, these=attributes, slots=False, eq=True, order=False, repr=True)
 
     fields = tuple(infos)
     by_kind = {kind_: [f for f in fields if f.kind is kind_] for kind_ in FieldKind}
@@ -463,3 +456,25 @@ def build_meta(cls: type, namespace: Mapping[str, Any], options: type | None) ->
         key_prefix=f"{key_name}:",
         marker_prefix=f"{key_name}:not-found:",
     )
+
+
+def build_meta(cls: type, namespace: Mapping[str, Any], options: type | None) -> ModelMeta:
+    """Check a model declaration, compile its metadata, turn the class into an attrs class.
+
+    Raises:
+        ConfigurationError: the declaration is wrong; the message names the model.
+    """
+    given = {k: v for k, v in vars(options).items() if not k.startswith("__")} if options else {}
+    meta = compile_meta(cls, _declared(cls, namespace), given)
+    attributes: dict[str, Any] = {}
+    for field in meta.fields:
+        default: Any = attrs.NOTHING if field.default is NO_DEFAULT else field.default
+        if field.factory is not None:
+            default = attrs.Factory(field.factory)
+        attributes[field.name] = attrs.field(
+            default=default, converter=_converter(meta.name, field.name, field.codec), kw_only=True
+        )
+        if field.name in cls.__dict__:
+            delattr(cls, field.name)
+    attrs.define(cls, these=attributes, slots=False, eq=True, order=False, repr=True)
+    return meta

@@ -87,8 +87,9 @@ class Session:
         memory: URL or store of the Redis side; default from the settings.
         fallback: URL or store of the durable side; default from the settings.
         expire_time: seconds a Redis copy lives, for models whose Meta sets none.
-        cache: ``{"ttl": seconds, "max_size": entries}`` for an in-process cache,
-            or None for none.
+        cache: ``{"ttl": seconds, "max_size": entries}`` for an in-process cache
+            (``"policy": "lfu"`` evicts the least frequently used entry rather than
+            the least recently used), or None for none.
         breaker: ``{"fail_max": n, "reset_timeout": seconds}`` for the circuit
             breakers (one per store), or None for none.
         memory_timeout: seconds each Redis call may take, or None for no bound.
@@ -136,7 +137,9 @@ class Session:
         self.expire_time: int | None = config.expire_time
         self.memory_timeout: float | None = config.memory_timeout
         self.cache: EntityCache | None = (
-            None if config.cache is None else EntityCache(config.cache.ttl, config.cache.max_size)
+            None
+            if config.cache is None
+            else EntityCache(config.cache.ttl, config.cache.max_size, config.cache.policy)
         )
         self.memory_breaker = _make_breaker(config.breaker, f"memory {self.memory.url}")
         self.fallback_breaker = _make_breaker(config.breaker, f"fallback {self.fallback.url}")

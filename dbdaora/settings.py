@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from dbdaora.cache import Policy
 from dbdaora.exceptions import ConfigurationError
 from dbdaora.meta import is_positive_int
 
@@ -58,13 +59,20 @@ def _positive(check: Any, what: str) -> Any:
 
 @attrs.frozen
 class CacheOptions:
-    """The in-process cache: entries live ``ttl`` seconds, at most ``max_size`` of them."""
+    """The in-process cache: entries live ``ttl`` seconds (None: until evicted), at most
+    ``max_size`` of them; a full cache evicts by ``policy``, ``"lru"`` or ``"lfu"``."""
 
-    ttl: float = attrs.field(
-        default=5.0, validator=_positive(_is_positive_number, "a positive number")
+    ttl: float | None = attrs.field(
+        default=5.0,
+        validator=_positive(
+            lambda value: value is None or _is_positive_number(value), "a positive number"
+        ),
     )
     max_size: int = attrs.field(
         default=10_000, validator=_positive(is_positive_int, "a positive int")
+    )
+    policy: Policy = attrs.field(
+        default="lru", validator=_positive(lambda value: value in ("lru", "lfu"), "'lru' or 'lfu'")
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any
 
 from dbdaora.backends import zset
@@ -62,6 +62,65 @@ class SortedSetManager(Manager[M]):
                 token=token,
                 created=created,
             )
+
+    async def replace(
+        self, *parts: Any, members: Iterable[tuple[Any, float]], **named: Any
+    ) -> None:
+        """Replace the whole set with ``members``, (member, score) pairs.
+
+        The fallback first (a delete, then an add of the new members: a reader of
+        the fallback alone may find the set absent in between), then Redis in one
+        MULTI. With ``Meta.max_size`` only the highest scores are kept; with no
+        members the set is deleted. With Redis unreachable the write still
+        succeeds (see ``HashManager.add``).
+
+        Raises:
+            ValidationError: bad key parts, a member or score that does not fit.
+            BackendError: the fallback failed; then Redis is untouched.
+        """
+        meta = self.meta
+        key_parts = meta.key_parts(parts, named)
+        name = meta.key_text(key_parts)
+        pairs = self._checked_pairs(members)
+        if not pairs:
+            await self.delete(*key_parts)
+            return
+        if meta.max_size is not None:
+            kept = zset.ordered((member.encode(), score) for member, score in pairs)
+            pairs = [(member.decode(), score) for member, score in kept[-meta.max_size :]]
+        session = self.session
+        await session.durable(session.fallback.delete, meta, name)
+        await session.durable(session.fallback.add_members, meta, name, pairs, meta.max_size)
+        session.stats_for(meta).fallback_writes += 1
+        await self._written(
+            name,
+            session.memory.put_sorted_set,
+            meta.redis_key(name),
+            meta.marker_key(name),
+            pairs,
+            session.ttl(meta),
+        )
+
+    def _checked_pairs(self, members: Iterable[tuple[Any, float]]) -> list[tuple[str, float]]:
+        """Members as text with float scores, each checked; a repeated member keeps its last."""
+        meta = self.meta
+        assert meta.member is not None and meta.score is not None
+        checked: dict[str, float] = {}
+        for pair in members:
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise ValidationError(
+                    f"{meta.name}: members are (member, score) pairs, got {pair!r}",
+                    model=meta.name,
+                    value=pair,
+                )
+            member, score = pair
+            if member is None:
+                raise meta.mismatch(meta.member, member)
+            if score is None or not meta.score.codec.check(score):
+                raise meta.mismatch(meta.score, score)
+            text = meta.encode_field(meta.member, member)
+            checked[text.decode() if isinstance(text, bytes) else text] = float(score)
+        return list(checked.items())
 
     async def get(self, *parts: Any, **named: Any) -> list[M]:
         """The whole set, ascending by score."""
@@ -346,7 +405,8 @@ class SortedSetManager(Manager[M]):
 
 
 def _pairs(members: list[tuple[str, float]] | None) -> Pairs | None:
-    """Fallback members as Redis answers them; None for a set with none."""
+    """Fallback members as Redis answers them (float scores, whatever the store kept,
+    such as 0.27's ints); None for a set with none."""
     if not members:
         return None
-    return [(member.encode(), score) for member, score in members]
+    return [(member.encode(), float(score)) for member, score in members]

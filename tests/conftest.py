@@ -148,3 +148,20 @@ def clean_settings() -> Iterator[None]:
     settings.reset()
     yield
     settings.reset()
+
+
+@pytest.fixture(params=REDIS_SIDES)
+async def legacy_memory(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Any, RawView]]:
+    """A 0.27 memory data source on each Redis side, with a raw view of what it holds:
+    ``DictMemoryDataSource()``, or ``make_redis_data_source(url)`` on the private server."""
+    from dbdaora import DictMemoryDataSource, make_redis_data_source
+
+    if request.param == "memory":
+        source = DictMemoryDataSource()
+        yield source, RawView(source, None)
+        return
+    server: RedisServer = request.getfixturevalue("redis_proc")
+    client: redis.Redis = request.getfixturevalue("raw_redis")
+    store = await make_redis_data_source(server.url)
+    yield store, RawView(None, client)
+    await store.close()

@@ -77,6 +77,12 @@ class MemoryStore(Protocol):
         """Atomically replace each (key, marker, hash): the new hash, its TTL, no marker."""
         ...
 
+    async def put_sorted_set(
+        self, key: bytes, marker: bytes, members: Members, ttl: int | None
+    ) -> None:
+        """Atomically replace the whole set with ``members``: its TTL, no marker."""
+        ...
+
     async def claim(self, marker: bytes, token: bytes) -> None:
         """Set the marker to a writer's ``token``, whatever it held (ends readers' leases)."""
         ...

@@ -151,10 +151,11 @@ class MemoryStore:
     async def fill_sorted_set(
         self, key: bytes, marker: bytes, members: Members, token: bytes, ttl: int | None
     ) -> None:
+        # Scores are floats, as Redis keeps them, whatever number the fallback held.
         self._check()
         if self._holds(marker, token):
             self._delete(marker)
-            self._set(key, {member.encode(): score for member, score in members}, ttl)
+            self._set(key, {member.encode(): float(score) for member, score in members}, ttl)
 
     async def fill_missing(self, markers: Sequence[bytes], token: bytes, ttl: int | None) -> None:
         self._check()
@@ -169,6 +170,15 @@ class MemoryStore:
         for key, marker, value in items:
             self._set(key, {field: _bytes(text) for field, text in value.items()}, ttl)
             self._delete(marker)
+
+    async def put_sorted_set(
+        self, key: bytes, marker: bytes, members: Members, ttl: int | None
+    ) -> None:
+        self._check()
+        self._delete(key)
+        if members:
+            self._set(key, {member.encode(): float(score) for member, score in members}, ttl)
+        self._delete(marker)
 
     async def claim(self, marker: bytes, token: bytes) -> None:
         self._check()
@@ -193,7 +203,7 @@ class MemoryStore:
             if not (held and created):
                 return
             self._set(key, current, ttl)
-        current.update((member.encode(), score) for member, score in members)
+        current.update((member.encode(), float(score)) for member, score in members)
         if max_size is not None and len(current) > max_size:
             for member, _ in zset.ordered(current.items())[: len(current) - max_size]:
                 del current[member]

@@ -76,6 +76,17 @@ redis.call('DEL', KEYS[2])
 return 1
 """)
 
+# ARGV: ttl (0 = none), then score/member pairs (none: the set is gone)
+PUT_SET = Script("""
+redis.call('DEL', KEYS[1])
+for i = 2, #ARGV, 1000 do
+  redis.call('ZADD', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+if #ARGV > 1 and ARGV[1] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+redis.call('DEL', KEYS[2])
+return 1
+""")
+
 # ARGV: ttl (0 = none), max_size (0 = none), token, created (1/0), then score/member pairs
 ADD_MEMBERS = Script("""
 local held = redis.call('GET', KEYS[2]) == ARGV[3]
@@ -314,6 +325,12 @@ class RedisStore:
             PUT_HASH,
             [([key, marker], [ttl or 0, *_flat_hash(value)]) for key, marker, value in items],
         )
+
+    @_wrapped("put set (EVALSHA)")
+    async def put_sorted_set(
+        self, key: bytes, marker: bytes, members: Members, ttl: int | None
+    ) -> None:
+        await self._run_scripts(PUT_SET, [([key, marker], [ttl or 0, *_flat_members(members)])])
 
     @_wrapped("add members (EVALSHA)")
     async def add_members(

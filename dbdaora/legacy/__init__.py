@@ -1,0 +1,38 @@
+"""dbdaora 0.27's repository and service API, as thin adapters over the declarative core.
+
+Dataclass entities are compiled with the machinery a ``Model`` gets; every read
+and write goes through a ``HashManager`` or ``SortedSetManager`` on a ``Session``.
+"""
+
+from dbdaora.legacy.data_sources import (
+    DictFallbackDataSource,
+    DictMemoryDataSource,
+    make_redis_data_source,
+)
+from dbdaora.legacy.entities import SortedSetEntity
+from dbdaora.legacy.queries import HashQuery, HashQueryMany, SortedSetQuery, SortedSetQueryMany
+from dbdaora.legacy.repositories import HashRepository, Repository, SortedSetRepository
+from dbdaora.legacy.services import (
+    CacheType,
+    Service,
+    make_hash_service,
+    make_sorted_set_service,
+)
+
+__all__ = [
+    "CacheType",
+    "DictFallbackDataSource",
+    "DictMemoryDataSource",
+    "HashQuery",
+    "HashQueryMany",
+    "HashRepository",
+    "Repository",
+    "Service",
+    "SortedSetEntity",
+    "SortedSetQuery",
+    "SortedSetQueryMany",
+    "SortedSetRepository",
+    "make_hash_service",
+    "make_redis_data_source",
+    "make_sorted_set_service",
+]

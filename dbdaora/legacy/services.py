@@ -1,0 +1,194 @@
+"""0.27's service layer: ``make_hash_service`` and ``make_sorted_set_service``.
+
+A service is a repository whose session has a cache and circuit breakers: the
+cache from ``cache_type``/``cache_ttl``/``cache_max_size``, the breakers from
+``cb_failure_threshold``/``cb_recovery_timeout``. When Redis fails or its breaker
+is open, the session answers from the fallback.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+from dbdaora.backends.base import FallbackStore, MemoryStore
+from dbdaora.exceptions import ConfigurationError
+from dbdaora.legacy.repositories import HashRepository, Repository, SortedSetRepository
+
+E = TypeVar("E")
+R = TypeVar("R", bound=Repository[Any, Any])
+
+
+class CacheType(enum.Enum):
+    """The service cache's eviction, as 0.27 named it.
+
+    ``TTL``: least recently used, entries live ``cache_ttl`` seconds (required).
+    ``LRU``: least recently used; ``LFU``: least frequently used; with these,
+    entries live until evicted unless ``cache_ttl`` is given.
+    """
+
+    TTL = "ttl"
+    LRU = "lru"
+    LFU = "lfu"
+
+
+class Service(Generic[E]):
+    """Reads and writes through a repository whose session caches and breaks.
+
+    ``get_one`` and ``exists`` take the key as ``id`` (the repository's ``id_name``
+    attribute) or by key attribute, plus the repository's query options
+    (``fields=``, or the sorted-set ones).
+    """
+
+    def __init__(self, repository: Repository[E, Any]) -> None:
+        self.repository: Any = repository
+
+    def _named(self, entity_id: Any, filters: dict[str, Any]) -> dict[str, Any]:
+        if entity_id is not None:
+            filters[self.repository.id_name] = entity_id
+        return filters
+
+    async def get_one(self, id: Any = None, **filters: Any) -> E:  # noqa: A002 - 0.27's name
+        """The entity; raises ``EntityNotFoundError`` where there is none."""
+        entity: E = await self.repository.query(**self._named(id, filters)).entity
+        return entity
+
+    def get_many(self, *ids: Any, **filters: Any) -> AsyncIterator[E]:
+        """The entities found among ``ids`` (values, or tuples of key parts), in order."""
+        entities: AsyncIterator[E] = self.repository.query(many=list(ids), **filters).entities
+        return entities
+
+    async def add(self, entity: E, *entities: E) -> None:
+        await self.repository.add(entity, *entities)
+
+    async def delete(self, entity_id: Any = None, **filters: Any) -> None:
+        await self.repository.query(**self._named(entity_id, filters)).delete
+
+    async def exists(self, id: Any = None, **filters: Any) -> bool:  # noqa: A002 - 0.27's name
+        found: bool = await self.repository.query(**self._named(id, filters)).exists
+        return found
+
+    def stats(self) -> dict[str, Any]:
+        """The session's counters and breaker states (``Session.stats()``)."""
+        stats: dict[str, Any] = self.repository.session.stats()
+        return stats
+
+    async def shutdown(self) -> None:
+        """Close the repository's connections."""
+        await self.repository.close()
+
+
+def _cache_options(
+    cache_type: CacheType | None, ttl: float | None, max_size: int | None
+) -> dict[str, Any] | None:
+    if cache_type is None:
+        return None
+    if not isinstance(cache_type, CacheType):
+        raise ConfigurationError(f"cache_type must be a CacheType, got {cache_type!r}")
+    if max_size is None:
+        raise ConfigurationError(f"cache_type={cache_type.name} needs cache_max_size")
+    if cache_type is CacheType.TTL and ttl is None:
+        raise ConfigurationError("cache_type=TTL needs cache_ttl")
+    policy = "lfu" if cache_type is CacheType.LFU else "lru"
+    return {"ttl": ttl, "max_size": max_size, "policy": policy}
+
+
+def _breaker_options(
+    failure_threshold: int | None, recovery_timeout: float | None
+) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if failure_threshold is not None:
+        # 0.27 fell back at the first failure with a threshold of 0; so does 1 here.
+        options["fail_max"] = max(failure_threshold, 1)
+    if recovery_timeout is not None:
+        options["reset_timeout"] = recovery_timeout
+    return options
+
+
+async def _build(
+    kind: type[Repository[Any, Any]],
+    repository_cls: type[R],
+    memory_data_source_factory: Callable[[], Awaitable[MemoryStore | str]],
+    fallback_data_source_factory: Callable[[], Awaitable[FallbackStore | str]],
+    repository_expire_time: int | None,
+    cache_type: CacheType | None,
+    cache_ttl: float | None,
+    cache_max_size: int | None,
+    cb_failure_threshold: int | None,
+    cb_recovery_timeout: float | None,
+    repository_timeout: float | None,
+) -> Service[Any]:
+    if not (isinstance(repository_cls, type) and issubclass(repository_cls, kind)):
+        raise ConfigurationError(f"expected a {kind.__name__} subclass, got {repository_cls!r}")
+    cache = _cache_options(cache_type, cache_ttl, cache_max_size)
+    breaker = _breaker_options(cb_failure_threshold, cb_recovery_timeout)
+    repository = repository_cls(
+        memory_data_source=await memory_data_source_factory(),
+        fallback_data_source=await fallback_data_source_factory(),
+        expire_time=repository_expire_time,
+        timeout=repository_timeout,
+        cache=cache,
+        breaker=breaker,
+    )
+    return Service(repository)
+
+
+async def make_hash_service(
+    repository_cls: type[HashRepository[Any, Any]],
+    memory_data_source_factory: Callable[[], Awaitable[MemoryStore | str]],
+    fallback_data_source_factory: Callable[[], Awaitable[FallbackStore | str]],
+    repository_expire_time: int | None,
+    cache_type: CacheType | None = None,
+    cache_ttl: float | None = None,
+    cache_max_size: int | None = None,
+    cb_failure_threshold: int | None = None,
+    cb_recovery_timeout: float | None = None,
+    repository_timeout: float | None = 1.0,
+) -> Service[Any]:
+    """A service over a ``HashRepository`` subclass; the factories are awaited once.
+
+    Raises:
+        ConfigurationError: a bad option, as the cache's or breaker's settings say.
+    """
+    return await _build(
+        HashRepository,
+        repository_cls,
+        memory_data_source_factory,
+        fallback_data_source_factory,
+        repository_expire_time,
+        cache_type,
+        cache_ttl,
+        cache_max_size,
+        cb_failure_threshold,
+        cb_recovery_timeout,
+        repository_timeout,
+    )
+
+
+async def make_sorted_set_service(
+    repository_cls: type[SortedSetRepository[Any, Any]],
+    memory_data_source_factory: Callable[[], Awaitable[MemoryStore | str]],
+    fallback_data_source_factory: Callable[[], Awaitable[FallbackStore | str]],
+    repository_expire_time: int | None,
+    cache_type: CacheType | None = None,
+    cache_ttl: float | None = None,
+    cache_max_size: int | None = None,
+    cb_failure_threshold: int | None = None,
+    cb_recovery_timeout: float | None = None,
+    repository_timeout: float | None = 1.0,
+) -> Service[Any]:
+    """A service over a ``SortedSetRepository`` subclass (see ``make_hash_service``)."""
+    return await _build(
+        SortedSetRepository,
+        repository_cls,
+        memory_data_source_factory,
+        fallback_data_source_factory,
+        repository_expire_time,
+        cache_type,
+        cache_ttl,
+        cache_max_size,
+        cb_failure_threshold,
+        cb_recovery_timeout,
+        repository_timeout,
+    )

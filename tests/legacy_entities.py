@@ -1,0 +1,59 @@
+"""0.27-style entities and repositories the legacy tests share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dbdaora import HashRepository, SortedSetEntity, SortedSetRepository
+
+
+@dataclass
+class Person:
+    id: str
+    name: str
+    age: int
+
+
+class PersonRepository(HashRepository[Person, str]):
+    key_attrs = ("id",)
+
+
+@dataclass
+class Profile:
+    id: str
+    name: str
+    score: float
+    active: bool
+    tags: list[str] = field(default_factory=list)
+    extra: dict[str, int] = field(default_factory=dict)
+    nick: str | None = None
+
+
+class ProfileRepository(HashRepository[Profile, str]): ...
+
+
+@dataclass
+class Follow:
+    user: str
+    other: str
+    since: int
+
+
+class FollowRepository(HashRepository[Follow, str]):
+    key_attrs = ("user", "other")
+
+
+class Playlist(SortedSetEntity):
+    id: str
+
+
+class PlaylistRepository(SortedSetRepository[Playlist, str]): ...
+
+
+class UserPlaylist(SortedSetEntity):
+    user: str
+    id: str
+
+
+class UserPlaylistRepository(SortedSetRepository[UserPlaylist, str]):
+    key_attrs = ("user", "id")
