@@ -123,7 +123,8 @@ def datastore_fallback(datastore_proc: DatastoreEmulator) -> Any:
     from dbdaora.backends.datastore import DatastoreFallback
 
     datastore_proc.reset()
-    return DatastoreFallback(datastore_proc.url("contract"))
+    # A generous timeout: a busy machine slows the emulator; outages are tested apart.
+    return DatastoreFallback(datastore_proc.url("contract", timeout=30))
 
 
 # Each Redis-side backend runs the contract; each fallback joins it with memory://.
