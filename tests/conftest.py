@@ -10,6 +10,7 @@ import redis
 
 from dbdaora import Session, settings
 from dbdaora.backends.memory import DictFallback, MemoryStore
+from tests.datastore_server import EMULATOR, DatastoreEmulator, datastore_emulator
 from tests.servers import RedisServer, redis_server
 
 
@@ -107,6 +108,25 @@ def dict_fallback() -> DictFallback:
     return DictFallback()
 
 
+@pytest.fixture(scope="session")
+def datastore_proc() -> Iterator[DatastoreEmulator]:
+    """A Cloud Datastore emulator on a free loopback port, for this test run only."""
+    if not EMULATOR.exists():
+        pytest.skip(f"the Cloud Datastore emulator is not installed at {EMULATOR}")
+    with datastore_emulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def datastore_fallback(datastore_proc: DatastoreEmulator) -> Any:
+    """datastore:// on the emulator, wiped first; the session using it closes it."""
+    from dbdaora.backends.datastore import DatastoreFallback
+
+    datastore_proc.reset()
+    # A generous timeout: a busy machine slows the emulator; outages are tested apart.
+    return DatastoreFallback(datastore_proc.url("contract", timeout=30))
+
+
 # Each Redis-side backend runs the contract; each fallback joins it with memory://.
 # An entry is (Redis-side fixture, fallback fixture): fixtures named <name>_store
 # and <name>_fallback.
@@ -114,6 +134,8 @@ REDIS_SIDES = ["memory", "redis"]
 STACKS = [
     pytest.param(("memory", "dict"), id="memory"),
     pytest.param(("redis", "dict"), id="redis"),
+    pytest.param(("memory", "datastore"), id="memory-datastore"),
+    pytest.param(("redis", "datastore"), id="redis-datastore"),
 ]
 
 

@@ -18,6 +18,7 @@ MEMORY_SCHEMES: dict[str, tuple[str, str | None]] = {
 }
 FALLBACK_SCHEMES: dict[str, tuple[str, str | None]] = {
     "memory": ("dbdaora.backends.memory:DictFallback", None),
+    "datastore": ("dbdaora.backends.datastore:DatastoreFallback", "datastore"),
 }
 
 __all__ = ["FallbackStore", "MemoryStore", "mask_url", "open_fallback", "open_memory"]
@@ -65,6 +66,6 @@ def open_memory(url: str, *, autopipeline: bool = True) -> MemoryStore:
 
 
 def open_fallback(url: str) -> FallbackStore:
-    """The fallback store for ``url`` (``memory://``)."""
+    """The fallback store for ``url`` (``memory://``, ``datastore://``)."""
     store: FallbackStore = _load(url, FALLBACK_SCHEMES, "fallback")
     return store

@@ -1,0 +1,313 @@
+# mypy: disallow-untyped-calls=False
+# (google-cloud-datastore ships py.typed but leaves most of its API unannotated.)
+"""``datastore://PROJECT?namespace=NS``: Google Cloud Datastore as the fallback.
+
+URL options (all optional): ``namespace``; ``pool_size``, the threads that run
+the synchronous client (default 8); ``timeout``, seconds one store call may take
+with all its RPCs (default 5); ``emulator_host``, ``host:port`` of an emulator,
+which wins over ``DATASTORE_EMULATOR_HOST``. Without either, the client talks to
+Google with the default credentials.
+
+Every call runs in the store's own bounded thread pool, so the event loop never
+waits on the network, and the store works from several event loops in turn.
+One deadline covers all the RPCs of a call and the client's own retries are
+off, so a hung server costs a request ``timeout`` seconds at most. Sorted-set
+changes read, modify and write the set in a transaction, retried while
+Datastore reports contention, so concurrent adds lose no member.
+
+The entity layout is dbdaora 0.27's; see ``datastore_layout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+from google.api_core.exceptions import Aborted, GoogleAPIError
+from google.api_core.retry import Retry
+from google.auth.credentials import AnonymousCredentials
+from google.auth.exceptions import GoogleAuthError
+from google.cloud import datastore
+
+from dbdaora.backends import mask_url
+from dbdaora.backends.base import Members
+from dbdaora.backends.datastore_layout import HashLayout, SetLayout, key_for
+from dbdaora.exceptions import BackendError, ConfigurationError
+from dbdaora.meta import CorruptData, ModelMeta
+
+T = TypeVar("T")
+
+LOOKUP_LIMIT = 1000
+COMMIT_LIMIT = 500
+EMULATOR_VARIABLE = "DATASTORE_EMULATOR_HOST"
+_OPTIONS = frozenset({"namespace", "pool_size", "timeout", "emulator_host"})
+_DRIVER_ERRORS = (GoogleAPIError, GoogleAuthError, OSError)
+# The client turns retry=None into its default retry, which keeps trying for 60 s;
+# this one never retries, so every RPC ends by the call's deadline.
+_NO_RETRY = Retry(predicate=lambda exc: False)
+
+
+class _Deadline:
+    """The time left to one store call, shared by its RPCs."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return max(self._end - time.monotonic(), 0.0)
+
+    def rpc(self) -> dict[str, Any]:
+        """Keyword arguments for the next RPC. Raises TimeoutError once time is up."""
+        left = self.left()
+        if left <= 0:
+            raise TimeoutError(f"no answer within {self.seconds:g} s")
+        return {"retry": _NO_RETRY, "timeout": left}
+
+
+def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+def _positive(
+    url: str, options: dict[str, str], name: str, parse: Callable[[str], float], default: float
+) -> float:
+    text = options.get(name)
+    if text is None:
+        return default
+    try:
+        value = parse(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ConfigurationError(f"{url!r}: {name} must be a positive number, got {text!r}")
+    return value
+
+
+class DatastoreFallback:
+    """The fallback on Google Cloud Datastore (or its emulator)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = mask_url(url)
+        parts = urlsplit(url)
+        query = parse_qs(parts.query, keep_blank_values=True)
+        unknown = set(query) - _OPTIONS
+        if not parts.netloc or unknown:
+            raise ConfigurationError(
+                f"bad Datastore URL {self.url!r}: expected datastore://PROJECT"
+                f"?namespace=NS with options {sorted(_OPTIONS)}"
+                + (f"; unknown {sorted(unknown)}" if unknown else "")
+            )
+        options = {name: values[-1] for name, values in query.items()}
+        self.project = parts.netloc
+        self.namespace = options.get("namespace") or None
+        self._pool_size = int(_positive(self.url, options, "pool_size", int, 8))
+        self._timeout = _positive(self.url, options, "timeout", float, 5.0)
+        self._emulator_host = options.get("emulator_host") or None
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._client: datastore.Client | None = None
+        self._hash_layouts: dict[type, HashLayout] = {}
+        self._set_layouts: dict[type, SetLayout] = {}
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    self._pool_size, thread_name_prefix="dbdaora-datastore"
+                )
+            return self._pool
+
+    def _datastore(self) -> datastore.Client:
+        """The client, made on first use in a pool thread (finding credentials may do I/O)."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._connect()
+            return self._client
+
+    def _connect(self) -> datastore.Client:
+        if self._emulator_host is None:
+            client = datastore.Client(project=self.project, namespace=self.namespace)
+        else:
+            # The client rejects explicit credentials when the variable is set.
+            anonymous = None if os.environ.get(EMULATOR_VARIABLE) else AnonymousCredentials()
+            client = datastore.Client(
+                project=self.project, namespace=self.namespace, credentials=anonymous
+            )
+            client.base_url = f"http://{self._emulator_host}"
+        # Made here, under the lock, so that threads share one gRPC channel.
+        client._datastore_api  # noqa: B018 - the property opens the channel
+        return client
+
+    async def _run(self, action: str, work: Callable[[_Deadline], T]) -> T:
+        """Run ``work`` in the pool with a fresh deadline; driver errors become BackendError."""
+        deadline = _Deadline(self._timeout)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor(), work, deadline)
+        except CorruptData as exc:
+            raise BackendError(
+                f"Datastore {action}: unreadable entity: {exc}", url=self.url
+            ) from exc
+        except _DRIVER_ERRORS as exc:
+            raise BackendError(f"Datastore {action} failed: {exc}", url=self.url) from exc
+
+    async def close(self) -> None:
+        """Close the client and shut the pool down; a later call opens them again."""
+        with self._lock:
+            pool, client = self._pool, self._client
+            self._pool = self._client = None
+        if pool is not None:
+            await asyncio.get_running_loop().run_in_executor(None, _shut, pool, client)
+
+    def _hash(self, meta: ModelMeta) -> HashLayout:
+        layout = self._hash_layouts.get(meta.model)
+        if layout is None:
+            layout = self._hash_layouts[meta.model] = HashLayout(meta)
+        return layout
+
+    def _set(self, meta: ModelMeta) -> SetLayout:
+        layout = self._set_layouts.get(meta.model)
+        if layout is None:
+            layout = self._set_layouts[meta.model] = SetLayout(meta)
+        return layout
+
+    def _key(self, meta: ModelMeta, name: str) -> datastore.Key:
+        return key_for(meta, name, self.project, self.namespace)
+
+    # -- FallbackStore ------------------------------------------------------------------
+
+    async def get_many(self, meta: ModelMeta, names: Sequence[str]) -> list[Any | None]:
+        layout = self._hash(meta)
+        keys = [self._key(meta, name) for name in dict.fromkeys(names)]
+
+        def lookup(chunk: Sequence[datastore.Key], deadline: _Deadline) -> dict[str, Any]:
+            found = self._datastore().get_multi(chunk, **deadline.rpc())
+            return {record.key.name: layout.from_entity(record) for record in found}
+
+        parts = await asyncio.gather(
+            *(
+                self._run("lookup", functools.partial(lookup, chunk))
+                for chunk in _chunks(keys, LOOKUP_LIMIT)
+            )
+        )
+        found = {name: entity for part in parts for name, entity in part.items()}
+        return [found.get(name) for name in names]
+
+    async def put_many(
+        self, meta: ModelMeta, names: Sequence[str], entities: Sequence[Any]
+    ) -> None:
+        layout = self._hash(meta)
+        # One mutation per key: a commit may not touch an entity twice; the last wins.
+        latest = dict(zip(names, entities, strict=True))
+        records = [
+            layout.to_entity(self._key(meta, name), entity) for name, entity in latest.items()
+        ]
+
+        def put(chunk: Sequence[datastore.Entity], deadline: _Deadline) -> None:
+            self._datastore().put_multi(chunk, **deadline.rpc())
+
+        await asyncio.gather(
+            *(
+                self._run("put", functools.partial(put, chunk))
+                for chunk in _chunks(records, COMMIT_LIMIT)
+            )
+        )
+
+    async def delete(self, meta: ModelMeta, name: str) -> None:
+        key = self._key(meta, name)
+        await self._run("delete", lambda deadline: self._datastore().delete(key, **deadline.rpc()))
+
+    async def get_members(self, meta: ModelMeta, name: str) -> list[tuple[str, float]] | None:
+        layout, key = self._set(meta), self._key(meta, name)
+
+        def lookup(deadline: _Deadline) -> list[tuple[str, float]] | None:
+            record = self._datastore().get(key, **deadline.rpc())
+            return None if record is None else layout.members(record)
+
+        return await self._run("lookup", lookup)
+
+    async def add_members(
+        self, meta: ModelMeta, name: str, members: Members, max_size: int | None
+    ) -> bool:
+        layout, key = self._set(meta), self._key(meta, name)
+
+        def change(current: datastore.Entity | None) -> datastore.Entity:
+            pairs = [] if current is None else layout.members(current)
+            return layout.to_entity(key, layout.merged(pairs, members, (), max_size))
+
+        return await self._run(
+            "add_members", lambda deadline: self._transact(key, change, deadline)
+        )
+
+    async def remove_members(self, meta: ModelMeta, name: str, members: Sequence[str]) -> None:
+        layout, key = self._set(meta), self._key(meta, name)
+
+        def change(current: datastore.Entity | None) -> datastore.Entity | None:
+            pairs = [] if current is None else layout.members(current)
+            left = layout.merged(pairs, (), members, None)
+            # An emptied set is deleted, as Redis drops an empty sorted set.
+            return layout.to_entity(key, left) if left else None
+
+        await self._run("remove_members", lambda deadline: self._transact(key, change, deadline))
+
+    # -- transactions ----------------------------------------------------------------
+
+    def _transact(
+        self,
+        key: datastore.Key,
+        change: Callable[[datastore.Entity | None], datastore.Entity | None],
+        deadline: _Deadline,
+    ) -> bool:
+        """Read one entity, put ``change(it)`` (delete on None), all in one transaction.
+
+        Retried with jittered backoff while Datastore aborts it for contention.
+        Returns whether the entity was absent before.
+        """
+        client = self._datastore()
+        attempt = 0
+        while True:
+            transaction = client.transaction()
+            try:
+                transaction.begin(**deadline.rpc())
+                current = client.get(key, transaction=transaction, **deadline.rpc())
+                replacement = change(current)
+                if replacement is None:
+                    transaction.delete(key)
+                else:
+                    transaction.put(replacement)
+                transaction.commit(**deadline.rpc())
+                return current is None
+            except Aborted:
+                _rollback(transaction, deadline)
+                time.sleep(min(deadline.left(), random.uniform(0, 0.01 * 2 ** min(attempt, 6))))
+                attempt += 1
+            except BaseException:
+                _rollback(transaction, deadline)
+                raise
+
+
+def _rollback(transaction: Any, deadline: _Deadline) -> None:
+    """Release a begun transaction's locks; best effort, the caller raises the real error."""
+    if transaction.id is not None and deadline.left() > 0:
+        with contextlib.suppress(Exception):
+            transaction.rollback(**deadline.rpc())
+
+
+def _shut(pool: ThreadPoolExecutor, client: datastore.Client | None) -> None:
+    pool.shutdown(wait=True)
+    if client is not None:
+        # Client.close() closes only its HTTP session, not the gRPC channel.
+        client._datastore_api.transport.close()
+        client.close()
