@@ -31,6 +31,10 @@ class Unset(enum.Enum):
 
 UNSET = Unset.TOKEN
 
+# Every declared model by key_name, for ``Session.create_all()``. A model declared
+# again under the same key_name (a module reloaded, a test) replaces the earlier one.
+MODELS: dict[str, ModelMeta] = {}
+
 
 class StoreKind(enum.Enum):
     HASH = "hash"
@@ -443,7 +447,7 @@ def build_meta(cls: type, namespace: Mapping[str, Any], options: type | None) ->
     fields = tuple(infos)
     by_kind = {kind_: [f for f in fields if f.kind is kind_] for kind_ in FieldKind}
     key_name = settings["key_name"]
-    return ModelMeta(
+    meta = ModelMeta(
         model=cls,
         name=name,
         kind=kind,
@@ -459,3 +463,5 @@ def build_meta(cls: type, namespace: Mapping[str, Any], options: type | None) ->
         key_prefix=f"{key_name}:",
         marker_prefix=f"{key_name}:not-found:",
     )
+    MODELS[key_name] = meta
+    return meta

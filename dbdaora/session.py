@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from dbdaora import settings
 from dbdaora.backends import FallbackStore, MemoryStore, open_fallback, open_memory
-from dbdaora.meta import UNSET, Unset
+from dbdaora.meta import MODELS, UNSET, Unset
 
 if TYPE_CHECKING:
     from dbdaora.meta import ModelMeta
@@ -71,6 +71,10 @@ class Session:
         traceback: TracebackType | None,
     ) -> None:
         await self.close()
+
+    async def create_all(self) -> None:
+        """Have the fallback create what every declared model needs (SQL: its tables)."""
+        await self.fallback.create_all(list(MODELS.values()))
 
 
 _default: Session | None = None

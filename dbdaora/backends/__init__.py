@@ -18,6 +18,8 @@ MEMORY_SCHEMES: dict[str, tuple[str, str | None]] = {
 }
 FALLBACK_SCHEMES: dict[str, tuple[str, str | None]] = {
     "memory": ("dbdaora.backends.memory:DictFallback", None),
+    "sqlite+aiosqlite": ("dbdaora.backends.sql:SQLFallback", "sql"),
+    "postgresql+asyncpg": ("dbdaora.backends.sql:SQLFallback", "sql"),
 }
 
 __all__ = ["FallbackStore", "MemoryStore", "mask_url", "open_fallback", "open_memory"]
@@ -59,6 +61,6 @@ def open_memory(url: str) -> MemoryStore:
 
 
 def open_fallback(url: str) -> FallbackStore:
-    """The fallback store for ``url`` (``memory://``)."""
+    """The fallback store for ``url`` (``memory://``, ``sqlite+aiosqlite://``, ...)."""
     store: FallbackStore = _load(url, FALLBACK_SCHEMES, "fallback")
     return store
