@@ -241,7 +241,7 @@ async def test_large_sorted_set_reads_through(session: Session, raw: RawView) ->
 
 @on_sql
 async def test_values_no_column_holds_are_refused(session: Session) -> None:
-    """A naive datetime or an int beyond 64 bits is a ValidationError, and nothing is written."""
+    """Values a column cannot hold exactly are a ValidationError, and nothing is written."""
     profiles = Profile.objects.using(session)
     with pytest.raises(ValidationError, match="give the datetime a timezone") as error:
         await profiles.add(
@@ -251,6 +251,14 @@ async def test_values_no_column_holds_are_refused(session: Session) -> None:
     with pytest.raises(ValidationError, match="64-bit") as error:
         await profiles.add(Profile(**{**PROFILE.__dict__, "id": 2**63}))
     assert error.value.field == "id"
+    if _sqlite(session):
+        with pytest.raises(ValidationError, match="SQLite stores NaN as NULL") as error:
+            await profiles.add(Profile(**{**PROFILE.__dict__, "ratio": float("nan")}))
+        assert error.value.field == "ratio"
+    else:
+        with pytest.raises(ValidationError, match="cannot hold NUL") as error:
+            await profiles.add(Profile(**{**PROFILE.__dict__, "nick": "a\x00b"}))
+        assert error.value.field == "nick"
     with pytest.raises(EntityNotFoundError):
         await profiles.get(7)
 

@@ -66,11 +66,12 @@ def _same(value: Any) -> Any:
 
 
 def _take_over_begin(engine: AsyncEngine) -> None:
-    """Make SQLite transactions real: BEGIN before the first read, IMMEDIATE for writes.
+    """Make SQLite write transactions whole: BEGIN IMMEDIATE before their first statement.
 
     The sqlite3 driver otherwise begins only before the first write, so a read
     and the write after it would not be one transaction; IMMEDIATE takes the write
-    lock up front, so two writers wait for each other instead of failing.
+    lock up front, so two writers wait for each other instead of failing. Reads
+    run without BEGIN: each is one SELECT, whole by itself.
     """
 
     @sa.event.listens_for(engine.sync_engine, "connect")
@@ -79,8 +80,8 @@ def _take_over_begin(engine: AsyncEngine) -> None:
 
     @sa.event.listens_for(engine.sync_engine, "begin")
     def begin(connection: sa.Connection) -> None:
-        write = connection.get_execution_options().get(_WRITE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        if connection.get_execution_options().get(_WRITE, False):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 async def _disposing(engine: AsyncEngine) -> AsyncGenerator[None, None]:
@@ -139,7 +140,8 @@ class SQLFallback:
         dialect_class.import_dbapi()  # a missing driver fails here, at configuration
         self._dialect: Dialect = dialect_class()
         self._options: dict[str, Any] = {
-            "pool_pre_ping": True,
+            # A server may have dropped pooled connections (a restart); a file cannot.
+            "pool_pre_ping": dialect_class.name != "sqlite",
             "hide_parameters": True,
             "json_serializer": _same,
             "json_deserializer": _same,

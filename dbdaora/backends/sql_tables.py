@@ -49,6 +49,18 @@ def _int64(value: int) -> int:
     return value
 
 
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise UnfitError("PostgreSQL text cannot hold NUL characters")
+    return value
+
+
+def _not_nan(value: float) -> float:
+    if value != value:
+        raise UnfitError("SQLite stores NaN as NULL")
+    return value
+
+
 def _instant(value: datetime.datetime) -> datetime.datetime:
     if value.utcoffset() is None:
         raise UnfitError("the SQL fallback stores instants: give the datetime a timezone")
@@ -89,6 +101,10 @@ def _converters(codec: Codec, dialect: str) -> tuple[Convert, Convert]:
     category = codec.category
     if category is Category.INT:
         return _int64, _same
+    if category is Category.STR and dialect == "postgresql":
+        return _no_nul, _same
+    if category is Category.FLOAT and dialect == "sqlite":
+        return _not_nan, _same
     if category is Category.DATETIME:
         if dialect == "sqlite":
             return _utc_wall_clock, _as_utc
@@ -132,6 +148,7 @@ class TableMap:
         ]
         self.key_columns = [self.table.c[field.name] for field in meta.key_fields]
         self._keys = [meta.fields.index(field) for field in meta.key_fields]
+        self._key_texts = [self._text_pair(field) for field in meta.key_fields]
         if meta.member is not None and meta.score is not None:
             self.member = self.table.c[meta.member.name]
             self.score = self.table.c[meta.score.name]
@@ -142,7 +159,7 @@ class TableMap:
                 tie = sa.cast(tie, sa.Text())
             # Ties go by member bytes, as in Redis: PostgreSQL's "C" collation compares bytes.
             self.tie = tie.collate("C") if dialect.name == "postgresql" else tie
-            self._member = meta.fields.index(meta.member)
+            self.member_value, self.member_text = self._text_pair(meta.member)
         insert = INSERTS[dialect.name](self.table)
         updates = {c.name: insert.excluded[c.name] for c in self.table.c if not c.primary_key}
         self.upsert = (
@@ -164,18 +181,26 @@ class TableMap:
                 value=value,
             ) from None
 
+    def _text_pair(self, field: FieldInfo) -> tuple[Callable[[str], Any], Callable[[Any], str]]:
+        """Between the text of a key part or member (as Redis holds it) and its column value."""
+        _, to_db, _ = self.converters[self.meta.fields.index(field)]
+        # Key parts and members are str or int, checked at declaration.
+        text = field.codec.category is Category.STR
+        parse: Callable[[str], Any] = _same if text else int
+        if text and to_db is _same:
+            return _same, _same
+
+        def from_text(part: str) -> Any:
+            return self._to_db(field, to_db, parse(part))
+
+        return from_text, _same if text else str
+
     def key_values(self, name: str) -> tuple[Any, ...]:
         """The key column values of a record name (key parts joined with ``:``)."""
-        return tuple(self._from_text(self._keys[i], part) for i, part in enumerate(name.split(":")))
-
-    def _from_text(self, position: int, text: str) -> Any:
-        field, to_db, _ = self.converters[position]
-        return self._to_db(field, to_db, field.codec.decode(text.encode()))
-
-    def _text(self, position: int, value: Any) -> str:
-        field, _, from_db = self.converters[position]
-        text = field.codec.encode(from_db(value))
-        return text.decode() if isinstance(text, bytes) else text
+        return tuple(
+            from_text(part)
+            for (from_text, _), part in zip(self._key_texts, name.split(":"), strict=True)
+        )
 
     def key_clause(self, name: str) -> sa.ColumnElement[bool]:
         values = self.key_values(name)
@@ -207,15 +232,9 @@ class TableMap:
 
     def name_of(self, row: Sequence[Any]) -> str:
         """The record name of a row selected with the whole table."""
-        return ":".join(self._text(i, row[i]) for i in self._keys)
-
-    def member_value(self, text: str) -> Any:
-        """The member column value of a member's text."""
-        return self._from_text(self._member, text)
-
-    def member_text(self, value: Any) -> str:
-        """A member's text (as Redis holds it) from its column value."""
-        return self._text(self._member, value)
+        return ":".join(
+            to_text(row[i]) for i, (_, to_text) in zip(self._keys, self._key_texts, strict=True)
+        )
 
     # -- checks ------------------------------------------------------------------
 
