@@ -126,16 +126,16 @@ class SQLFallback:
     def __init__(
         self, url: str, *, connect_timeout: float = CONNECT_TIMEOUT, **engine_options: Any
     ) -> None:
-        self.url = mask_url(url)
         self._dsn = url
         try:
+            self.url = mask_url(url)
             dialect_class = make_url(url).get_dialect()
-        except (ArgumentError, NoSuchModuleError) as exc:
-            raise ConfigurationError(f"bad SQL URL {self.url!r}: {exc}") from exc
-        if dialect_class.name not in INSERTS:
+        except (ValueError, ArgumentError, NoSuchModuleError) as exc:
+            raise ConfigurationError(f"bad SQL URL: {exc}") from exc
+        if dialect_class.name not in INSERTS or not dialect_class.is_async:
             raise ConfigurationError(
-                f"{self.url!r}: the SQL fallback supports {sorted(INSERTS)}, "
-                f"not {dialect_class.name}"
+                f"{self.url!r}: the SQL fallback supports {sorted(INSERTS)} through an "
+                f"asyncio driver, not {dialect_class.name}+{dialect_class.driver}"
             )
         dialect_class.import_dbapi()  # a missing driver fails here, at configuration
         self._dialect: Dialect = dialect_class()
@@ -145,9 +145,9 @@ class SQLFallback:
             "hide_parameters": True,
             "json_serializer": _same,
             "json_deserializer": _same,
-            # asyncpg: seconds to connect; sqlite3: seconds to wait for a lock.
-            "connect_args": {"timeout": connect_timeout},
             **engine_options,
+            # asyncpg: seconds to connect; sqlite3: seconds to wait for a lock.
+            "connect_args": {"timeout": connect_timeout, **engine_options.get("connect_args", {})},
         }
         self._metadata = sa.MetaData()
         self._tables: dict[type, TableMap] = {}
