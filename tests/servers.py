@@ -153,6 +153,8 @@ class PostgresServer:
                 "UTF8",
                 "--no-sync",
             )
+        # fsync=off: tests stop the server, never the machine, and what PostgreSQL has
+        # written (its WAL included) survives the process being killed.
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 "
             f"-c unix_socket_directories={self.directory} -c fsync=off"

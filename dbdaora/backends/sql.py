@@ -50,7 +50,8 @@ def _wrapped(operation: str) -> Callable[[Method[P, T]], Method[P, T]]:
             try:
                 return await method(self, *args, **kwargs)
             except (SQLAlchemyError, OSError, TimeoutError) as exc:
-                raise BackendError(f"SQL {operation} failed: {exc}", url=self.url) from exc
+                detail = str(exc) or type(exc).__name__
+                raise BackendError(f"SQL {operation} failed: {detail}", url=self.url) from exc
 
         return call
 
@@ -156,7 +157,7 @@ class SQLFallback:
 
     # -- engine and tables -------------------------------------------------------
 
-    def _here(self) -> _Bound:
+    def _for_loop(self) -> _Bound:
         loop = asyncio.get_running_loop()
         bound = self._bound
         if bound is None or bound.loop is not loop:
@@ -171,13 +172,13 @@ class SQLFallback:
 
     @contextlib.asynccontextmanager
     async def _transaction(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
-        async with self._here().engine.connect() as connection:
+        async with self._for_loop().engine.connect() as connection:
             if write:
                 await connection.execution_options(**{_WRITE: True})
             async with connection.begin():
                 yield connection
 
-    def table(self, meta: ModelMeta) -> TableMap:
+    def _table(self, meta: ModelMeta) -> TableMap:
         """The model's table and conversions, built once per model."""
         found = self._tables.get(meta.model)
         if found is None:
@@ -186,11 +187,11 @@ class SQLFallback:
 
     async def _prepare(self, meta: ModelMeta) -> TableMap:
         """The model's table, created when missing and checked once per engine."""
-        table = self.table(meta)
+        table = self._table(meta)
         name = table.table.name
         if name in self._ready:
             return table
-        async with self._here().lock:
+        async with self._for_loop().lock:
             if name not in self._ready:
                 async with self._transaction(write=True) as connection:
                     await self._create_or_check(connection, table)
@@ -234,7 +235,7 @@ class SQLFallback:
 
     @_wrapped("SELECT")
     async def get_many(self, meta: ModelMeta, names: Sequence[str]) -> list[Any | None]:
-        table = self.table(meta)
+        table = self._table(meta)
         keys = [table.key_values(name) for name in names]
         found: dict[str, Any] = {}
         if keys:
@@ -252,7 +253,7 @@ class SQLFallback:
     async def put_many(
         self, meta: ModelMeta, names: Sequence[str], entities: Sequence[Any]
     ) -> None:
-        table = self.table(meta)
+        table = self._table(meta)
         rows = [table.row(entity) for entity in entities]
         if rows:
             await self._prepare(meta)
@@ -261,7 +262,7 @@ class SQLFallback:
 
     @_wrapped("DELETE")
     async def delete(self, meta: ModelMeta, name: str) -> None:
-        table = self.table(meta)
+        table = self._table(meta)
         where = table.key_clause(name)
         await self._prepare(meta)
         async with self._transaction(write=True) as connection:
@@ -271,7 +272,7 @@ class SQLFallback:
 
     @_wrapped("SELECT members")
     async def get_members(self, meta: ModelMeta, name: str) -> list[tuple[str, float]] | None:
-        table = self.table(meta)
+        table = self._table(meta)
         where = table.key_clause(name)
         await self._prepare(meta)
         async with self._transaction() as connection:
@@ -285,7 +286,7 @@ class SQLFallback:
     async def add_members(
         self, meta: ModelMeta, name: str, members: Members, max_size: int | None
     ) -> bool:
-        table = self.table(meta)
+        table = self._table(meta)
         where = table.key_clause(name)
         keys = {
             column.name: value
@@ -317,7 +318,7 @@ class SQLFallback:
 
     @_wrapped("DELETE members")
     async def remove_members(self, meta: ModelMeta, name: str, members: Sequence[str]) -> None:
-        table = self.table(meta)
+        table = self._table(meta)
         where = table.key_clause(name)
         values = [table.member_value(member) for member in members]
         if not values:
