@@ -31,6 +31,10 @@ class Unset(enum.Enum):
 
 UNSET = Unset.TOKEN
 
+# Every declared model by key_name, for ``Session.create_all()``. A model declared
+# again under the same key_name (a module reloaded, a test) replaces the earlier one.
+MODELS: dict[str, ModelMeta] = {}
+
 
 class StoreKind(enum.Enum):
     HASH = "hash"
@@ -477,4 +481,5 @@ def build_meta(cls: type, namespace: Mapping[str, Any], options: type | None) ->
         if field.name in cls.__dict__:
             delattr(cls, field.name)
     attrs.define(cls, these=attributes, slots=False, eq=True, order=False, repr=True)
+    MODELS[meta.key_name] = meta
     return meta

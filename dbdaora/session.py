@@ -27,7 +27,7 @@ from dbdaora import settings
 from dbdaora.backends import FallbackStore, MemoryStore, open_fallback, open_memory
 from dbdaora.cache import EntityCache
 from dbdaora.exceptions import BackendError, RedisUnavailableError
-from dbdaora.meta import UNSET, Unset
+from dbdaora.meta import MODELS, UNSET, Unset
 
 if TYPE_CHECKING:
     from dbdaora.meta import ModelMeta
@@ -289,6 +289,10 @@ class Session:
         traceback: TracebackType | None,
     ) -> None:
         await self.close()
+
+    async def create_all(self) -> None:
+        """Have the fallback create what every declared model needs (SQL: its tables)."""
+        await self.fallback.create_all(list(MODELS.values()))
 
 
 def _breaker_state(breaker: CircuitBreaker | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ import redis
 from dbdaora import Session, settings
 from dbdaora.backends.memory import DictFallback, MemoryStore
 from tests.datastore_server import EMULATOR, DatastoreEmulator, datastore_emulator
-from tests.servers import RedisServer, redis_server
+from tests.servers import PostgresServer, RedisServer, postgres_server, redis_server
 
 
 @pytest.fixture(scope="session")
@@ -127,6 +128,41 @@ def datastore_fallback(datastore_proc: DatastoreEmulator) -> Any:
     return DatastoreFallback(datastore_proc.url("contract", timeout=30))
 
 
+@pytest.fixture(scope="session")
+def postgres_proc() -> Iterator[PostgresServer]:
+    """A private PostgreSQL on a free loopback port, for this test run only."""
+    with postgres_server() as server:
+        server.admin("CREATE DATABASE dbdaora_test")
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_proc: PostgresServer) -> Iterator[str]:
+    """The URL of the private PostgreSQL's test database, emptied after the test."""
+    yield postgres_proc.url_of("dbdaora_test")
+    postgres_proc.admin("DROP SCHEMA public CASCADE; CREATE SCHEMA public", database="dbdaora_test")
+
+
+# The fallbacks' engines open lazily, in the test's loop; the session closes them, and
+# their loop's shutdown disposes of any a test left open.
+
+
+@pytest.fixture
+def postgres_fallback(postgres_url: str) -> Any:
+    """postgresql+asyncpg:// on a fresh database of the private server."""
+    from dbdaora.backends.sql import SQLFallback
+
+    return SQLFallback(postgres_url)
+
+
+@pytest.fixture
+def sqlite_fallback(tmp_path: Path) -> Any:
+    """sqlite+aiosqlite:// on a fresh file."""
+    from dbdaora.backends.sql import SQLFallback
+
+    return SQLFallback(f"sqlite+aiosqlite:///{tmp_path / 'fallback.db'}")
+
+
 # Each Redis-side backend runs the contract; each fallback joins it with memory://.
 # An entry is (Redis-side fixture, fallback fixture): fixtures named <name>_store
 # and <name>_fallback.
@@ -136,6 +172,8 @@ STACKS = [
     pytest.param(("redis", "dict"), id="redis"),
     pytest.param(("memory", "datastore"), id="memory-datastore"),
     pytest.param(("redis", "datastore"), id="redis-datastore"),
+    pytest.param(("memory", "sqlite"), id="memory-sqlite"),
+    pytest.param(("redis", "postgres"), id="redis-postgres"),
 ]
 
 

@@ -5,6 +5,8 @@ Tests never touch the machine's shared Redis or PostgreSQL data.
 
 from __future__ import annotations
 
+import glob
+import os
 import shutil
 import signal
 import socket
@@ -105,3 +107,105 @@ def redis_server() -> Iterator[RedisServer]:
             yield server
         finally:
             server.stop()
+
+
+def _postgres_binary(name: str) -> str:
+    found = shutil.which(name) or next(
+        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))), None
+    )
+    if found is None:
+        raise RuntimeError(f"{name} is not installed; run the README's test command")
+    return found
+
+
+class PostgresServer:
+    """One private PostgreSQL cluster (initdb into a temporary directory, trust auth).
+
+    Run as the ``postgres`` user when the tests run as root, as PostgreSQL refuses root.
+    """
+
+    def __init__(self, port: int, directory: str) -> None:
+        self.port = port
+        self.directory = directory
+        self.data = os.path.join(directory, "data")
+        self._as_owner: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(directory, "postgres")
+            self._as_owner = ["runuser", "-u", "postgres", "--"]
+
+    @property
+    def url(self) -> str:
+        return self.url_of("postgres")
+
+    def url_of(self, database: str) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def admin(self, statement: str, database: str = "postgres") -> None:
+        """Run SQL as the superuser."""
+        subprocess.run(
+            [
+                _postgres_binary("psql"),
+                *("--host", "127.0.0.1", "--port", str(self.port), "--username", "postgres"),
+                *("--dbname", database, "--quiet", "--set", "ON_ERROR_STOP=1"),
+                *("--command", statement),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def _run(self, *command: str) -> None:
+        subprocess.run([*self._as_owner, *command], check=True, capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        if not os.path.exists(self.data):
+            self._run(
+                _postgres_binary("initdb"),
+                "--pgdata",
+                self.data,
+                "--username",
+                "postgres",
+                "--auth",
+                "trust",
+                "--encoding",
+                "UTF8",
+                "--no-sync",
+            )
+        # fsync=off: tests stop the server, never the machine, and what PostgreSQL has
+        # written (its WAL included) survives the process being killed.
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 "
+            f"-c unix_socket_directories={self.directory} -c fsync=off"
+        )
+        self._run(
+            _postgres_binary("pg_ctl"),
+            "--pgdata",
+            self.data,
+            "--options",
+            options,
+            "--log",
+            os.path.join(self.directory, "postgres.log"),
+            "--wait",
+            "start",
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server; ``immediate`` kills it as a crash would (recovery on start)."""
+        self._run(
+            _postgres_binary("pg_ctl"), "--pgdata", self.data, "--mode", mode, "--wait", "stop"
+        )
+
+    def running(self) -> bool:
+        return os.path.exists(os.path.join(self.data, "postmaster.pid"))
+
+
+@contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    with tempfile.TemporaryDirectory(prefix="dbdaora-postgres-") as directory:
+        server = PostgresServer(free_port(), directory)
+        server.start()
+        try:
+            yield server
+        finally:
+            if server.running():
+                server.stop()

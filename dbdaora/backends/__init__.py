@@ -19,6 +19,8 @@ MEMORY_SCHEMES: dict[str, tuple[str, str | None]] = {
 FALLBACK_SCHEMES: dict[str, tuple[str, str | None]] = {
     "memory": ("dbdaora.backends.memory:DictFallback", None),
     "datastore": ("dbdaora.backends.datastore:DatastoreFallback", "datastore"),
+    "sqlite+aiosqlite": ("dbdaora.backends.sql:SQLFallback", "sql"),
+    "postgresql+asyncpg": ("dbdaora.backends.sql:SQLFallback", "sql"),
 }
 
 __all__ = ["FallbackStore", "MemoryStore", "mask_url", "open_fallback", "open_memory"]
@@ -66,6 +68,6 @@ def open_memory(url: str, *, autopipeline: bool = True) -> MemoryStore:
 
 
 def open_fallback(url: str) -> FallbackStore:
-    """The fallback store for ``url`` (``memory://``, ``datastore://``)."""
+    """The fallback store for ``url`` (``memory://``, ``datastore://``, SQLAlchemy URLs)."""
     store: FallbackStore = _load(url, FALLBACK_SCHEMES, "fallback")
     return store

@@ -303,3 +303,6 @@ class DictFallback:
         if record is not None:
             for member in members:
                 record.pop(member, None)
+
+    async def create_all(self, metas: Sequence[ModelMeta]) -> None:
+        return None

@@ -1,0 +1,331 @@
+"""SQL databases as the fallback, through SQLAlchemy 2's asyncio engine.
+
+``sqlite+aiosqlite:///path.db`` (embedded, no server) and
+``postgresql+asyncpg://user@host/db``. One table per model (see ``sql_tables``),
+created on first use when missing and checked against the model when present.
+
+The engine's connection pool belongs to the event loop that opened it: a store
+used from a new loop (``asyncio.run`` called again) opens a new engine there, and
+each engine is disposed of when its loop shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from dbdaora.backends import mask_url
+from dbdaora.backends.base import Members
+from dbdaora.backends.sql_tables import INSERTS, TableMap
+from dbdaora.exceptions import BackendError, ConfigurationError
+from dbdaora.meta import ModelMeta
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+CONNECT_TIMEOUT = 5.0
+CHUNK = 500  # keys in one IN (...), well under every driver's parameter limit
+
+_WRITE = "dbdaora_write"
+
+Method = Callable[Concatenate["SQLFallback", P], Coroutine[Any, Any, T]]
+
+
+def _wrapped(operation: str) -> Callable[[Method[P, T]], Method[P, T]]:
+    """Turn driver, socket and timeout errors into one ``BackendError`` naming the masked URL."""
+
+    def decorate(method: Method[P, T]) -> Method[P, T]:
+        @functools.wraps(method)
+        async def call(self: SQLFallback, /, *args: P.args, **kwargs: P.kwargs) -> T:
+            try:
+                return await method(self, *args, **kwargs)
+            except (SQLAlchemyError, OSError, TimeoutError) as exc:
+                detail = str(exc) or type(exc).__name__
+                raise BackendError(f"SQL {operation} failed: {detail}", url=self.url) from exc
+
+        return call
+
+    return decorate
+
+
+def _chunks(items: Sequence[T]) -> list[Sequence[T]]:
+    return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _take_over_begin(engine: AsyncEngine) -> None:
+    """Make SQLite write transactions whole: BEGIN IMMEDIATE before their first statement.
+
+    The sqlite3 driver otherwise begins only before the first write, so a read
+    and the write after it would not be one transaction; IMMEDIATE takes the write
+    lock up front, so two writers wait for each other instead of failing. Reads
+    run without BEGIN: each is one SELECT, whole by itself.
+    """
+
+    @sa.event.listens_for(engine.sync_engine, "connect")
+    def no_driver_begin(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine.sync_engine, "begin")
+    def begin(connection: sa.Connection) -> None:
+        if connection.get_execution_options().get(_WRITE, False):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def _disposing(engine: AsyncEngine) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await engine.dispose()
+
+
+def _dispose_with_loop(engine: AsyncEngine) -> AsyncGenerator[None, None]:
+    """Dispose of ``engine`` when its event loop shuts down (``asyncio.run`` ending).
+
+    An async generator first iterated in a loop is closed by that loop's
+    ``shutdown_asyncgens()``; stepping this one to its ``yield`` registers it.
+    """
+    closer = _disposing(engine)
+    with contextlib.suppress(StopIteration):
+        closer.asend(None).send(None)
+    return closer
+
+
+@attrs.define
+class _Bound:
+    """What belongs to one event loop: the engine, and the lock of table checks."""
+
+    loop: asyncio.AbstractEventLoop
+    engine: AsyncEngine
+    lock: asyncio.Lock
+    closer: AsyncGenerator[None, None]
+
+
+class SQLFallback:
+    """The fallback on a SQL database (SQLite through aiosqlite, PostgreSQL through asyncpg).
+
+    Args:
+        url: a SQLAlchemy async URL; a password in it never shows in errors.
+        connect_timeout: seconds to wait for a connection (SQLite: for a lock)
+            before failing with ``BackendError``.
+        engine_options: passed to ``create_async_engine``.
+    """
+
+    def __init__(
+        self, url: str, *, connect_timeout: float = CONNECT_TIMEOUT, **engine_options: Any
+    ) -> None:
+        self._dsn = url
+        try:
+            self.url = mask_url(url)
+            dialect_class = make_url(url).get_dialect()
+        except (ValueError, ArgumentError, NoSuchModuleError) as exc:
+            raise ConfigurationError(f"bad SQL URL: {exc}") from exc
+        if dialect_class.name not in INSERTS or not dialect_class.is_async:
+            raise ConfigurationError(
+                f"{self.url!r}: the SQL fallback supports {sorted(INSERTS)} through an "
+                f"asyncio driver, not {dialect_class.name}+{dialect_class.driver}"
+            )
+        dialect_class.import_dbapi()  # a missing driver fails here, at configuration
+        self._dialect: Dialect = dialect_class()
+        self._options: dict[str, Any] = {
+            # A server may have dropped pooled connections (a restart); a file cannot.
+            "pool_pre_ping": dialect_class.name != "sqlite",
+            "hide_parameters": True,
+            "json_serializer": _same,
+            "json_deserializer": _same,
+            **engine_options,
+            # asyncpg: seconds to connect; sqlite3: seconds to wait for a lock.
+            "connect_args": {"timeout": connect_timeout, **engine_options.get("connect_args", {})},
+        }
+        self._metadata = sa.MetaData()
+        self._tables: dict[type, TableMap] = {}
+        self._ready: set[str] = set()
+        self._bound: _Bound | None = None
+
+    # -- engine and tables -------------------------------------------------------
+
+    def _for_loop(self) -> _Bound:
+        loop = asyncio.get_running_loop()
+        bound = self._bound
+        if bound is None or bound.loop is not loop:
+            engine = create_async_engine(self._dsn, **self._options)
+            if engine.dialect.name == "sqlite":
+                _take_over_begin(engine)
+            bound = _Bound(loop, engine, asyncio.Lock(), _dispose_with_loop(engine))
+            self._bound = bound
+            # A new engine may see a new database (SQLite in memory): check tables again.
+            self._ready = set()
+        return bound
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
+        async with self._for_loop().engine.connect() as connection:
+            if write:
+                await connection.execution_options(**{_WRITE: True})
+            async with connection.begin():
+                yield connection
+
+    def _table(self, meta: ModelMeta) -> TableMap:
+        """The model's table and conversions, built once per model."""
+        found = self._tables.get(meta.model)
+        if found is None:
+            found = self._tables[meta.model] = TableMap(meta, self._metadata, self._dialect)
+        return found
+
+    async def _prepare(self, meta: ModelMeta) -> TableMap:
+        """The model's table, created when missing and checked once per engine."""
+        table = self._table(meta)
+        name = table.table.name
+        if name in self._ready:
+            return table
+        async with self._for_loop().lock:
+            if name not in self._ready:
+                async with self._transaction(write=True) as connection:
+                    await self._create_or_check(connection, table)
+                self._ready.add(name)
+        return table
+
+    async def _create_or_check(self, connection: AsyncConnection, table: TableMap) -> None:
+        await connection.execute(CreateTable(table.table, if_not_exists=True))
+        for index in table.table.indexes:
+            await connection.execute(CreateIndex(index, if_not_exists=True))
+
+        def reflect(sync: sa.Connection) -> tuple[list[Any], list[str]]:
+            inspector = sa.inspect(sync)
+            name = table.table.name
+            columns = inspector.get_columns(name)
+            return columns, inspector.get_pk_constraint(name)["constrained_columns"]
+
+        columns, primary_key = await connection.run_sync(reflect)
+        problems = table.problems(columns, primary_key)
+        if problems:
+            meta = table.meta
+            raise ConfigurationError(
+                f"{meta.name}: table {table.table.name!r} does not match the model: "
+                f"{'; '.join(problems)}. Migrate the table, or change the model back",
+                model=meta.name,
+            )
+
+    @_wrapped("create tables")
+    async def create_all(self, metas: Sequence[ModelMeta]) -> None:
+        """Create each model's table where missing; check the ones that exist."""
+        for meta in metas:
+            await self._prepare(meta)
+
+    async def close(self) -> None:
+        bound, self._bound = self._bound, None
+        self._ready = set()
+        if bound is not None and bound.loop is asyncio.get_running_loop():
+            await bound.closer.aclose()
+
+    # -- hashes ------------------------------------------------------------------
+
+    @_wrapped("SELECT")
+    async def get_many(self, meta: ModelMeta, names: Sequence[str]) -> list[Any | None]:
+        table = self._table(meta)
+        keys = [table.key_values(name) for name in names]
+        found: dict[str, Any] = {}
+        if keys:
+            await self._prepare(meta)
+            async with self._transaction() as connection:
+                for chunk in _chunks(keys):
+                    rows = await connection.execute(
+                        sa.select(table.table).where(table.keys_in(chunk))
+                    )
+                    for row in rows:
+                        found[table.name_of(row)] = table.entity(row)
+        return [found.get(name) for name in names]
+
+    @_wrapped("upsert")
+    async def put_many(
+        self, meta: ModelMeta, names: Sequence[str], entities: Sequence[Any]
+    ) -> None:
+        table = self._table(meta)
+        rows = [table.row(entity) for entity in entities]
+        if rows:
+            await self._prepare(meta)
+            async with self._transaction(write=True) as connection:
+                await connection.execute(table.upsert, rows)
+
+    @_wrapped("DELETE")
+    async def delete(self, meta: ModelMeta, name: str) -> None:
+        table = self._table(meta)
+        where = table.key_clause(name)
+        await self._prepare(meta)
+        async with self._transaction(write=True) as connection:
+            await connection.execute(sa.delete(table.table).where(where))
+
+    # -- sorted sets -------------------------------------------------------------
+
+    @_wrapped("SELECT members")
+    async def get_members(self, meta: ModelMeta, name: str) -> list[tuple[str, float]] | None:
+        table = self._table(meta)
+        where = table.key_clause(name)
+        await self._prepare(meta)
+        async with self._transaction() as connection:
+            rows = await connection.execute(
+                sa.select(table.member, table.score).where(where).order_by(table.score, table.tie)
+            )
+            members = [(table.member_text(member), score) for member, score in rows]
+        return members or None
+
+    @_wrapped("upsert members")
+    async def add_members(
+        self, meta: ModelMeta, name: str, members: Members, max_size: int | None
+    ) -> bool:
+        table = self._table(meta)
+        where = table.key_clause(name)
+        keys = {
+            column.name: value
+            for column, value in zip(table.key_columns, table.key_values(name), strict=True)
+        }
+        rows = [
+            {**keys, table.member.name: table.member_value(member), table.score.name: score}
+            for member, score in members
+        ]
+        await self._prepare(meta)
+        async with self._transaction(write=True) as connection:
+            before = await connection.execute(
+                sa.select(sa.literal(1)).select_from(table.table).where(where).limit(1)
+            )
+            created = before.first() is None and bool(rows)
+            if rows:
+                await connection.execute(table.upsert, rows)
+            if max_size is not None:
+                beyond = (
+                    sa.select(table.member)
+                    .where(where)
+                    .order_by(table.score.desc(), table.tie.desc())
+                    .offset(max_size)
+                )
+                await connection.execute(
+                    sa.delete(table.table).where(where, table.member.in_(beyond))
+                )
+        return created
+
+    @_wrapped("DELETE members")
+    async def remove_members(self, meta: ModelMeta, name: str, members: Sequence[str]) -> None:
+        table = self._table(meta)
+        where = table.key_clause(name)
+        values = [table.member_value(member) for member in members]
+        if not values:
+            return
+        await self._prepare(meta)
+        async with self._transaction(write=True) as connection:
+            for chunk in _chunks(values):
+                await connection.execute(
+                    sa.delete(table.table).where(where, table.member.in_(chunk))
+                )
