@@ -60,11 +60,13 @@ class EntityNotFoundError(DBDaoraError, KeyError):
 class BackendError(DBDaoraError):
     """A store failed (connection lost, timeout, driver error).
 
-    The driver's exception is the ``__cause__``; ``url`` has its password masked.
+    The driver's exception is the ``__cause__``; ``url`` has its password masked;
+    ``message`` is the text without the URL.
     """
 
     def __init__(self, message: str, *, url: str) -> None:
         super().__init__(f"{message} ({url})")
+        self.message = message
         self.url = url
 
 

@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import attrs
 from aiobreaker import CircuitBreaker, CircuitBreakerError, CircuitBreakerListener
+from aiobreaker.state import CircuitBreakerState
 
 from dbdaora import settings
 from dbdaora.backends import FallbackStore, MemoryStore, open_fallback, open_memory
 from dbdaora.cache import EntityCache
+from dbdaora.deadlines import Deadlines
 from dbdaora.exceptions import BackendError, RedisUnavailableError
 from dbdaora.meta import MODELS, UNSET, Unset
 
@@ -62,6 +64,10 @@ def _state_name(state: Any) -> str:
     """``closed``, ``open`` or ``half-open``, from a state object or its enum member."""
     member = getattr(state, "state", state)
     return str(member.name).lower().replace("_", "-")
+
+
+async def _reraise(exc: BaseException) -> None:
+    raise exc
 
 
 def _is_not_an_outage(exc: Exception) -> bool:
@@ -136,6 +142,9 @@ class Session:
         )
         self.expire_time: int | None = config.expire_time
         self.memory_timeout: float | None = config.memory_timeout
+        self._deadlines = (
+            None if config.memory_timeout is None else Deadlines(config.memory_timeout)
+        )
         self.cache: EntityCache | None = (
             None
             if config.cache is None
@@ -163,11 +172,23 @@ class Session:
         """
         if self._dirty:
             await self._flush()
+        breaker = self.memory_breaker
         try:
-            if self.memory_breaker is None:
-                return await self._bounded(call, *args, **kwargs)
-            result: T = await self.memory_breaker.call_async(self._bounded, call, *args, **kwargs)
-            return result
+            if breaker is not None and (
+                breaker.current_state is not CircuitBreakerState.CLOSED or breaker.fail_counter
+            ):
+                result: T = await breaker.call_async(self._bounded, call, *args, **kwargs)
+                return result
+            # A closed breaker with no failures counted has nothing to do on a
+            # success: skip its bookkeeping, and hand it only the failures.
+            try:
+                if self._deadlines is None:
+                    return await call(*args, **kwargs)
+                return await self._deadlines.run(call, *args, **kwargs)
+            except (BackendError, TimeoutError) as exc:
+                if breaker is not None:
+                    await breaker.call_async(_reraise, exc)
+                raise
         except CircuitBreakerError as exc:
             raise RedisUnavailableError(f"Redis unavailable: {exc}", url=self.memory.url) from exc
         except TimeoutError as exc:
@@ -177,15 +198,14 @@ class Session:
         except RedisUnavailableError:
             raise
         except BackendError as exc:
-            raise RedisUnavailableError(str(exc.args[0]), url=self.memory.url) from exc
+            raise RedisUnavailableError(exc.message, url=self.memory.url) from exc
 
     async def _bounded(
         self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        if self.memory_timeout is None:
+        if self._deadlines is None:
             return await call(*args, **kwargs)
-        async with asyncio.timeout(self.memory_timeout):
-            return await call(*args, **kwargs)
+        return await self._deadlines.run(call, *args, **kwargs)
 
     async def durable(
         self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs

@@ -4,8 +4,9 @@ Each operation is a function of a redis-py command target — the client or a
 pipeline, which share their command methods. The first operation of an
 iteration leads: it yields once, so that every other task ready in the same
 iteration can queue its operations, then sends the lot as one non-transactional
-pipeline on one connection. A leader left alone runs on the client directly, so
-a sequential caller pays one bare yield and nothing more.
+pipeline on one connection. A leader left alone runs on the client directly, and
+one with no other task ready to run does not even yield: a sequential caller
+pays nothing.
 
 Every caller gets its own result or its own error. A batch is sent by a task of
 its own, so cancelling one caller — the leader included — never takes the other
@@ -35,11 +36,33 @@ class AutoPipeline:
 
     async def run(self, operation: Operation) -> Any:
         """The result of ``operation``, sent with whatever else this iteration queues."""
-        return (await self.run_all([operation]))[0]
+        # run_all for one operation, without its lists: this is every get's path.
+        loop = asyncio.get_running_loop()
+        if self._forming is None and _alone(loop):
+            return await operation(self._client)
+        future: asyncio.Future[Any] = loop.create_future()
+        if self._forming is not None:
+            self._forming.append((operation, future))
+            return await future
+        self._forming = [(operation, future)]
+        try:
+            await asyncio.sleep(0)
+        except BaseException:
+            batch, self._forming = self._forming, None
+            future.cancel()
+            self._send(batch)
+            raise
+        batch, self._forming = self._forming, None
+        if len(batch) == 1:
+            return await operation(self._client)
+        self._send(batch)
+        return await future
 
     async def run_all(self, operations: list[Operation]) -> list[Any]:
         """The results of ``operations``, all sent in the same round trip."""
         loop = asyncio.get_running_loop()
+        if self._forming is None and _alone(loop):
+            return await self._direct(operations)
         futures: list[asyncio.Future[Any]] = [loop.create_future() for _ in operations]
         queued = list(zip(operations, futures, strict=True))
         if self._forming is not None:
@@ -55,14 +78,27 @@ class AutoPipeline:
                 self._send(batch)  # the others' commands still go
                 raise
             batch, self._forming = self._forming, None
-            if len(batch) == 1:
-                return [await operations[0](self._client)]
+            if len(batch) == len(operations):
+                return await self._direct(operations)
             self._send(batch)
         try:
             return [await future for future in futures]
         finally:
             for future in futures:
                 future.cancel()  # only those still pending: the caller left
+
+    async def _direct(self, operations: list[Operation]) -> list[Any]:
+        """Operations nobody else joined: sent by their caller, without futures."""
+        if len(operations) == 1:
+            return [await operations[0](self._client)]
+        pipe = self._client.pipeline(transaction=False)
+        for operation in operations:
+            operation(pipe)
+        results: list[Any] = await pipe.execute(raise_on_error=False)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
 
     def _send(self, batch: Batch) -> None:
         task = asyncio.ensure_future(self._send_many(batch))
@@ -94,3 +130,13 @@ class AutoPipeline:
                 future.set_exception(result)
             else:
                 future.set_result(result)
+
+
+def _alone(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether no other callback is ready to run in this iteration, so none can join.
+
+    asyncio's loop keeps its ready callbacks in ``_ready``; a loop without it
+    (uvloop) is always asked to wait one iteration.
+    """
+    ready = getattr(loop, "_ready", None)
+    return ready is not None and not ready

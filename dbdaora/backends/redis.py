@@ -16,8 +16,8 @@ import asyncio
 import contextlib
 import functools
 import hashlib
-from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.connection import parse_url
@@ -29,9 +29,6 @@ from dbdaora.backends import mask_url
 from dbdaora.backends.base import LEASE_SECONDS, HashValue, Members, Pairs
 from dbdaora.backends.pipelining import AutoPipeline, Operation
 from dbdaora.exceptions import BackendError, ConfigurationError
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 class Script:
@@ -120,24 +117,6 @@ end
 return 1
 """)
 
-Method = Callable[Concatenate["RedisStore", P], Coroutine[Any, Any, T]]
-
-
-def _wrapped(command: str) -> Callable[[Method[P, T]], Method[P, T]]:
-    """Turn driver and socket errors into one ``BackendError`` naming the masked URL."""
-
-    def decorate(method: Method[P, T]) -> Method[P, T]:
-        @functools.wraps(method)
-        async def call(self: RedisStore, /, *args: P.args, **kwargs: P.kwargs) -> T:
-            try:
-                return await method(self, *args, **kwargs)
-            except (RedisError, OSError, TimeoutError) as exc:
-                raise BackendError(f"Redis {command} failed: {exc}", url=self.url) from exc
-
-        return call
-
-    return decorate
-
 
 async def _closing(client: Redis) -> AsyncGenerator[None, None]:
     try:
@@ -220,27 +199,36 @@ class RedisStore:
         return self._client
 
     async def _run(self, operation: Operation) -> Any:
-        client = self._redis()
-        if self.autopipeline:
-            assert self._pipeline is not None
-            return await self._pipeline.run(operation)
-        return await operation(client)
+        """One operation's result; driver and socket errors become ``BackendError``."""
+        try:
+            client = self._redis()
+            if self._pipeline is not None and self.autopipeline:
+                return await self._pipeline.run(operation)
+            return await operation(client)
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc) from exc
 
     async def _run_all(self, operations: list[Operation]) -> list[Any]:
-        client = self._redis()
+        """Several operations' results, in one round trip."""
         if len(operations) == 1:
             return [await self._run(operations[0])]
-        if self.autopipeline:
-            assert self._pipeline is not None
-            return await self._pipeline.run_all(operations)
-        pipe = client.pipeline(transaction=False)
-        for operation in operations:
-            operation(pipe)
-        results: list[Any] = await pipe.execute(raise_on_error=False)
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
-        return results
+        try:
+            client = self._redis()
+            if self._pipeline is not None and self.autopipeline:
+                return await self._pipeline.run_all(operations)
+            pipe = client.pipeline(transaction=False)
+            for operation in operations:
+                operation(pipe)
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+            return results
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc) from exc
+
+    def _failed(self, exc: BaseException) -> BackendError:
+        return BackendError(f"Redis failed: {exc}", url=self.url)
 
     async def _run_scripts(
         self, script: Script, calls: list[tuple[list[bytes], list[Any]]]
@@ -248,8 +236,10 @@ class RedisStore:
         operations = [_script(script, keys, args) for keys, args in calls]
         try:
             await self._run_all(operations)
-        except NoScriptError:
-            await self._redis().script_load(script.source)
+        except BackendError as exc:
+            if not isinstance(exc.__cause__, NoScriptError):
+                raise
+            await self._run(lambda target: target.script_load(script.source))
             await self._run_all(operations)
 
     async def close(self) -> None:
@@ -257,21 +247,17 @@ class RedisStore:
         if closer is not None and self._loop is asyncio.get_running_loop():
             await closer.aclose()
 
-    @_wrapped("HGETALL")
     async def hgetall(self, key: bytes) -> dict[bytes, bytes]:
         result: dict[bytes, bytes] = await self._run(lambda target: target.hgetall(key))
         return result
 
-    @_wrapped("HMGET")
     async def hmget(self, key: bytes, fields: Sequence[bytes]) -> list[bytes | None]:
         result: list[bytes | None] = await self._run(lambda target: target.hmget(key, fields))
         return result
 
-    @_wrapped("HGETALL")
     async def hgetall_many(self, keys: Sequence[bytes]) -> list[dict[bytes, bytes]]:
         return await self._run_all([functools.partial(_hgetall, key=key) for key in keys])
 
-    @_wrapped("HMGET")
     async def hmget_many(
         self, keys: Sequence[bytes], fields: Sequence[bytes]
     ) -> list[list[bytes | None]]:
@@ -279,21 +265,17 @@ class RedisStore:
             [functools.partial(_hmget, key=key, fields=fields) for key in keys]
         )
 
-    @_wrapped("EXISTS")
     async def exists(self, key: bytes) -> bool:
         return bool(await self._run(lambda target: target.exists(key)))
 
-    @_wrapped("SET NX GET")
     async def lease(self, markers: Sequence[bytes], token: bytes) -> list[bytes | None]:
         return await self._run_all(
             [functools.partial(_lease, marker=marker, token=token) for marker in markers]
         )
 
-    @_wrapped("SET")
     async def claim(self, marker: bytes, token: bytes) -> None:
         await self._run(lambda target: target.set(marker, token, ex=LEASE_SECONDS))
 
-    @_wrapped("fill (EVALSHA)")
     async def fill_hashes(
         self, items: Sequence[tuple[bytes, bytes, HashValue]], token: bytes, ttl: int | None
     ) -> None:
@@ -305,7 +287,6 @@ class RedisStore:
             ],
         )
 
-    @_wrapped("fill (EVALSHA)")
     async def fill_sorted_set(
         self, key: bytes, marker: bytes, members: Members, token: bytes, ttl: int | None
     ) -> None:
@@ -313,11 +294,9 @@ class RedisStore:
             FILL, [([key, marker], [token, ttl or 0, "ZADD", *_flat_members(members)])]
         )
 
-    @_wrapped("fill not-found (EVALSHA)")
     async def fill_missing(self, markers: Sequence[bytes], token: bytes, ttl: int | None) -> None:
         await self._run_scripts(FILL_MISSING, [([marker], [token, ttl or 0]) for marker in markers])
 
-    @_wrapped("put (EVALSHA)")
     async def put_hashes(
         self, items: Sequence[tuple[bytes, bytes, HashValue]], ttl: int | None
     ) -> None:
@@ -326,13 +305,11 @@ class RedisStore:
             [([key, marker], [ttl or 0, *_flat_hash(value)]) for key, marker, value in items],
         )
 
-    @_wrapped("put set (EVALSHA)")
     async def put_sorted_set(
         self, key: bytes, marker: bytes, members: Members, ttl: int | None
     ) -> None:
         await self._run_scripts(PUT_SET, [([key, marker], [ttl or 0, *_flat_members(members)])])
 
-    @_wrapped("add members (EVALSHA)")
     async def add_members(
         self,
         key: bytes,
@@ -347,26 +324,21 @@ class RedisStore:
         args = [ttl or 0, max_size or 0, token, int(created), *_flat_members(members)]
         await self._run_scripts(ADD_MEMBERS, [([key, marker], args)])
 
-    @_wrapped("remove members (EVALSHA)")
     async def remove_members(self, key: bytes, marker: bytes, members: Sequence[str]) -> None:
         await self._run_scripts(REMOVE_MEMBERS, [([key, marker], list(members))])
 
-    @_wrapped("delete (EVALSHA)")
     async def delete(self, key: bytes, marker: bytes, ttl: int | None) -> None:
         await self._run_scripts(DELETE, [([key, marker], [ttl or 0])])
 
-    @_wrapped("DEL")
     async def evict(self, keys: Sequence[bytes]) -> None:
         await self._run(lambda target: target.delete(*keys))
 
-    @_wrapped("ZRANGE")
     async def zrange(self, key: bytes, start: int, stop: int, *, reverse: bool) -> Pairs:
         result: Pairs = await self._run(
             lambda target: target.zrange(key, start, stop, desc=reverse, withscores=True)
         )
         return result
 
-    @_wrapped("ZRANGE BYSCORE")
     async def zrange_by_score(
         self,
         key: bytes,
@@ -393,7 +365,6 @@ class RedisStore:
         )
         return result
 
-    @_wrapped("ZCARD")
     async def zcard(self, key: bytes) -> int:
         return int(await self._run(lambda target: target.zcard(key)))
 
