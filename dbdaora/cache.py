@@ -237,7 +237,10 @@ WHOLE: Hashable = None
 
 
 class EntityCache:
-    """Answers per stored key and variant (None: the whole entity; else a query).
+    """Answers per model and stored key, and variant (None: the whole entity; else a query).
+
+    ``kind`` is the model class: two models sharing a ``key_name`` keep their
+    answers apart.
 
     It calls the backend's storage methods (``_get``, ``_set``, ``_delete``) that
     aiocache's public ones wrap: the wrappers' logging, environment lookup and
@@ -247,7 +250,7 @@ class EntityCache:
     def __init__(self, ttl: float | None, max_size: int, policy: Policy = "lru") -> None:
         self.backend = BoundedMemoryCache(max_size=max_size, ttl=ttl, policy=policy)
 
-    async def lookup(self, kind: str, name: str, variant: Hashable) -> Any:
+    async def lookup(self, kind: Hashable, name: str, variant: Hashable) -> Any:
         """The cached answer, ``NOT_FOUND``, or ``NOTHING``."""
         answers = await self.backend._get((kind, name))
         if answers is None:
@@ -256,7 +259,7 @@ class EntityCache:
             return NOT_FOUND
         return answers.get(variant, NOTHING)
 
-    async def remember(self, kind: str, name: str, variant: Hashable, value: Any) -> None:
+    async def remember(self, kind: Hashable, name: str, variant: Hashable, value: Any) -> None:
         """Keep an answer; ``NOT_FOUND`` stands for every variant of the key."""
         if value is NOT_FOUND:
             await self.backend._set((kind, name), NOT_FOUND)
@@ -267,9 +270,9 @@ class EntityCache:
         answers[variant] = value
         await self.backend._set((kind, name), answers)
 
-    async def replace(self, kind: str, name: str, entity: Any) -> None:
+    async def replace(self, kind: Hashable, name: str, entity: Any) -> None:
         """After a write: the new whole entity, every other answer dropped."""
         await self.backend._set((kind, name), {WHOLE: entity})
 
-    async def forget(self, kind: str, name: str) -> None:
+    async def forget(self, kind: Hashable, name: str) -> None:
         await self.backend._delete((kind, name))

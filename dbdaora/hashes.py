@@ -8,7 +8,7 @@ from typing import Any
 
 from dbdaora.backends.base import is_lease
 from dbdaora.cache import NOT_FOUND, NOTHING, WHOLE
-from dbdaora.exceptions import EntityNotFoundError, RedisUnavailableError
+from dbdaora.exceptions import BackendError, EntityNotFoundError, RedisUnavailableError
 from dbdaora.manager import M, Manager, lease_token, logger
 from dbdaora.meta import CorruptData, FieldInfo
 
@@ -36,7 +36,13 @@ class HashManager(Manager[M]):
         if not records:
             return
         session = self.session
-        await session.durable(session.fallback.put_many, meta, names, entities)
+        try:
+            await session.durable(session.fallback.put_many, meta, names, entities)
+        except BackendError:
+            # A batch the fallback took only in part (several commits) leaves some
+            # records newer than Redis: drop the Redis copies of the whole batch.
+            await self._evict([key for record in records for key in record[:2]])
+            raise
         session.stats_for(meta).fallback_writes += len(records)
         try:
             await session.redis(session.memory.put_hashes, records, session.ttl(meta))
@@ -45,7 +51,7 @@ class HashManager(Manager[M]):
             session.remember_unwritten(key for record in records for key in record[:2])
         if session.cache is not None:
             for name, entity in zip(names, entities, strict=True):
-                await session.cache.replace(meta.key_name, name, meta.copy(entity))
+                await session.cache.replace(meta.model, name, meta.copy(entity))
 
     async def get(self, *parts: Any, fields: Iterable[str] | None = None, **named: Any) -> M:
         """The entity under the key parts, by position or by key field name.
@@ -67,7 +73,7 @@ class HashManager(Manager[M]):
         cache = session.cache
         variant = WHOLE if selected is None else tuple(field.name for field in selected)
         if cache is not None:
-            cached = await cache.lookup(meta.key_name, name, variant)
+            cached = await cache.lookup(meta.model, name, variant)
             if cached is not NOTHING:
                 stats.cache_hits += 1
                 if cached is NOT_FOUND:
@@ -90,7 +96,7 @@ class HashManager(Manager[M]):
                 found = meta.project(found, selected, key_parts)
         if cache is not None:
             await cache.remember(
-                meta.key_name, name, variant, NOT_FOUND if found is None else meta.copy(found)
+                meta.model, name, variant, NOT_FOUND if found is None else meta.copy(found)
             )
         if found is None:
             stats.not_found += 1
@@ -137,7 +143,7 @@ class HashManager(Manager[M]):
         found: list[Any] = [NOTHING] * len(names)
         if cache is not None:
             for i, name in enumerate(names):
-                cached = await cache.lookup(meta.key_name, name, variant)
+                cached = await cache.lookup(meta.model, name, variant)
                 if cached is not NOTHING:
                     stats.cache_hits += 1
                     found[i] = None if cached is NOT_FOUND else meta.copy(cached)
@@ -169,7 +175,7 @@ class HashManager(Manager[M]):
                 for i in asked:
                     entity = found[i]
                     answer = NOT_FOUND if entity is None else meta.copy(entity)
-                    await cache.remember(meta.key_name, names[i], variant, answer)
+                    await cache.remember(meta.model, names[i], variant, answer)
         stats.not_found += sum(entity is None for entity in found)
         return [entity for entity in found if entity is not None]
 
@@ -208,7 +214,7 @@ class HashManager(Manager[M]):
         name = meta.key_text(key_parts)
         session = self.session
         if session.cache is not None:
-            cached = await session.cache.lookup(meta.key_name, name, WHOLE)
+            cached = await session.cache.lookup(meta.model, name, WHOLE)
             if cached is not NOTHING:
                 session.stats_for(meta).cache_hits += 1
                 return cached is not NOT_FOUND
@@ -236,12 +242,19 @@ class HashManager(Manager[M]):
             session.stats_for(meta).errors += 1
             session.remember_unwritten([key, marker])
         if session.cache is not None:
-            await session.cache.remember(meta.key_name, name, WHOLE, NOT_FOUND)
+            await session.cache.remember(meta.model, name, WHOLE, NOT_FOUND)
+
+    async def _evict(self, keys: list[bytes]) -> None:
+        session = self.session
+        try:
+            await session.redis(session.memory.evict, keys)
+        except RedisUnavailableError:
+            session.remember_unwritten(keys)
 
     async def _load(self, names: Sequence[str], redis_up: bool) -> list[Any]:
         """Entities from the fallback, one read per name however many callers ask."""
         read = self._read_through if redis_up else self._read_fallback
-        return await self.session.coalesce(self.meta.key_name, names, read)
+        return await self.session.coalesce(self.meta.model, names, read)
 
     async def _read_fallback(self, names: list[str]) -> list[Any]:
         """The fallback alone, for a request that already found Redis unavailable."""

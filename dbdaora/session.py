@@ -249,7 +249,7 @@ class Session:
 
     async def coalesce(
         self,
-        kind: str,
+        kind: Hashable,
         names: Sequence[str],
         read: Callable[[list[str]], Awaitable[list[Any]]],
     ) -> list[Any]:
@@ -268,7 +268,7 @@ class Session:
         pending = [self._flights[(kind, name)] for name in names]
         return [(await asyncio.shield(task))[index] for task, index in pending]
 
-    def _land(self, task: asyncio.Future[list[Any]], kind: str, names: list[str]) -> None:
+    def _land(self, task: asyncio.Future[list[Any]], kind: Hashable, names: list[str]) -> None:
         for name in names:
             if self._flights.get((kind, name), (None,))[0] is task:
                 del self._flights[(kind, name)]

@@ -263,7 +263,7 @@ class SortedSetManager(Manager[M]):
             session.ttl(meta),
         )
         if session.cache is not None:
-            await session.cache.remember(meta.key_name, name, WHOLE, NOT_FOUND)
+            await session.cache.remember(meta.model, name, WHOLE, NOT_FOUND)
 
     async def _written(
         self, name: str, call: Callable[..., Awaitable[None]], *args: Any, **kwargs: Any
@@ -271,7 +271,7 @@ class SortedSetManager(Manager[M]):
         """The Redis half of a write, once the fallback has it; cached answers dropped."""
         meta, session = self.meta, self.session
         if session.cache is not None:
-            await session.cache.forget(meta.key_name, name)
+            await session.cache.forget(meta.model, name)
         try:
             await session.redis(call, *args, **kwargs)
         except RedisUnavailableError:
@@ -328,7 +328,7 @@ class SortedSetManager(Manager[M]):
         stats = session.stats_for(meta)
         cache = session.cache
         if cache is not None:
-            cached = await cache.lookup(meta.key_name, name, variant)
+            cached = await cache.lookup(meta.model, name, variant)
             if cached is not NOTHING:
                 stats.cache_hits += 1
                 if cached is NOT_FOUND:
@@ -353,15 +353,15 @@ class SortedSetManager(Manager[M]):
         else:
             stats.misses += 1
             read = self._read_through if redis_up else self._read_fallback
-            (pairs,) = await session.coalesce(meta.key_name, [name], read)
+            (pairs,) = await session.coalesce(meta.model, [name], read)
             if pairs is None:
                 stats.not_found += 1
                 if cache is not None:
-                    await cache.remember(meta.key_name, name, variant, NOT_FOUND)
+                    await cache.remember(meta.model, name, variant, NOT_FOUND)
                 raise EntityNotFoundError(meta.name, parts)
             answer = from_pairs(pairs)
         if cache is not None:
-            await cache.remember(meta.key_name, name, variant, answer)
+            await cache.remember(meta.model, name, variant, answer)
         return answer
 
     async def _read_through(self, names: list[str]) -> list[Pairs | None]:

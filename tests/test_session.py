@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from dbdaora import ConfigurationError, EntityNotFoundError, Session, ValidationError, configure
+from dbdaora import (
+    BackendError,
+    ConfigurationError,
+    EntityNotFoundError,
+    Session,
+    ValidationError,
+    configure,
+)
 from dbdaora.backends.memory import DictFallback, MemoryStore
 from dbdaora.meta import ModelMeta
 from tests.conftest import RawView
@@ -328,3 +335,33 @@ async def test_hung_store_is_bounded_by_memory_timeout() -> None:
     started = time.monotonic()
     assert (await Person.objects.using(session).get("a")).name == "A"
     assert time.monotonic() - started < 0.5
+
+
+async def test_a_failed_fallback_batch_drops_the_redis_copies() -> None:
+    """A batch the fallback rejects leaves no Redis copy older than what it may have kept."""
+
+    class Partial(DictFallback):
+        failing = False
+
+        async def put_many(self, meta: ModelMeta, names: Sequence[str], entities: Any) -> None:
+            if not self.failing:
+                return await super().put_many(meta, names, entities)
+            await super().put_many(meta, names[:1], entities[:1])  # one commit of two landed
+            raise BackendError("second commit failed", url=self.url)
+
+    store, fallback = MemoryStore(), Partial()
+    session = Session(memory=store, fallback=fallback)
+    people = Person.objects.using(session)
+    await people.add(Person(id="a", name="old"), Person(id="b", name="old"))
+    fallback.failing = True
+    with pytest.raises(BackendError, match="second commit failed"):
+        await people.add(Person(id="a", name="new"), Person(id="b", name="new"))
+    assert store.raw(b"person:a") is None and store.raw(b"person:b") is None
+    assert (await people.get("a")).name == "new"
+    assert (await people.get("b")).name == "old"
+
+
+def test_malformed_urls_are_configuration_errors() -> None:
+    """A URL that does not parse is a ConfigurationError, not a ValueError."""
+    with pytest.raises(ConfigurationError, match="malformed URL"):
+        Session(fallback="memory://u:p@[oops/db")

@@ -371,7 +371,7 @@ def test_bad_urls_are_configuration_errors() -> None:
     assert "secret" not in str(error.value)
     with pytest.raises(ConfigurationError, match=r"not sqlite\+pysqlite"):
         SQLFallback("sqlite+pysqlite:///x.db")
-    with pytest.raises(ConfigurationError, match="bad SQL URL: Invalid IPv6 URL"):
+    with pytest.raises(ConfigurationError, match="malformed URL: Invalid IPv6 URL"):
         SQLFallback("postgresql+asyncpg://u:secret@[oops/db")
 
 

@@ -27,9 +27,17 @@ __all__ = ["FallbackStore", "MemoryStore", "mask_url", "open_fallback", "open_me
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``***``, fit for errors and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """The URL with its password replaced by ``***``, fit for errors and logs.
+
+    Raises:
+        ConfigurationError: the URL does not parse.
+    """
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError as exc:
+        raise ConfigurationError(f"malformed URL: {exc}") from exc
+    if password is None:
         return url
     user = parts.username or ""
     host = parts.hostname or ""
@@ -39,10 +47,11 @@ def mask_url(url: str) -> str:
 
 
 def _load(url: str, schemes: dict[str, tuple[str, str | None]], side: str, **options: Any) -> Any:
+    masked = mask_url(url)
     scheme = urlsplit(url).scheme
     if scheme not in schemes:
         raise ConfigurationError(
-            f"no {side} backend for {mask_url(url)!r}; known schemes: {sorted(schemes)}"
+            f"no {side} backend for {masked!r}; known schemes: {sorted(schemes)}"
         )
     target, extra = schemes[scheme]
     module_name, attribute = target.split(":")
@@ -50,7 +59,7 @@ def _load(url: str, schemes: dict[str, tuple[str, str | None]], side: str, **opt
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigurationError(
-            f"{mask_url(url)!r} needs a driver: pip install 'dbdaora[{extra}]' ({exc})"
+            f"{masked!r} needs a driver: pip install 'dbdaora[{extra}]' ({exc})"
         ) from exc
     return getattr(module, attribute)(url, **options)
 
