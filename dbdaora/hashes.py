@@ -73,12 +73,8 @@ class HashManager(Manager[M]):
         cache = session.cache
         variant = WHOLE if selected is None else tuple(field.name for field in selected)
         if cache is not None:
-            cached = await cache.lookup(meta.model, name, variant)
+            cached = await self._cached(name, variant, key_parts)
             if cached is not NOTHING:
-                stats.cache_hits += 1
-                if cached is NOT_FOUND:
-                    stats.not_found += 1
-                    raise EntityNotFoundError(meta.name, key_parts)
                 copy: M = meta.copy(cached)
                 return copy
         redis_up = True

@@ -5,10 +5,12 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any, Generic, TypeVar
 
 from dbdaora.backends.base import LEASE_PREFIX
+from dbdaora.cache import NOT_FOUND, NOTHING
+from dbdaora.exceptions import EntityNotFoundError
 from dbdaora.meta import ModelMeta
 from dbdaora.session import Session, default_session
 
@@ -39,6 +41,23 @@ class Manager(Generic[M]):
     def using(self, session: Session) -> Any:
         """This manager on an explicit session."""
         return type(self)(self.meta, session)
+
+    async def _cached(self, name: str, variant: Hashable, parts: tuple[Any, ...]) -> Any:
+        """The session cache's answer, or ``NOTHING``; a cached miss raises at once.
+
+        Raises:
+            EntityNotFoundError: the cache holds a not-found answer for the key.
+        """
+        meta, session = self.meta, self.session
+        assert session.cache is not None
+        cached = await session.cache.lookup(meta.model, name, variant)
+        if cached is not NOTHING:
+            stats = session.stats_for(meta)
+            stats.cache_hits += 1
+            if cached is NOT_FOUND:
+                stats.not_found += 1
+                raise EntityNotFoundError(meta.name, parts)
+        return cached
 
     def _parts_of(self, entity_id: Any) -> tuple[Any, ...]:
         """The key parts of one id of ``get_many``: a value, or a tuple for composite keys."""

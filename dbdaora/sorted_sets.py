@@ -328,12 +328,8 @@ class SortedSetManager(Manager[M]):
         stats = session.stats_for(meta)
         cache = session.cache
         if cache is not None:
-            cached = await cache.lookup(meta.model, name, variant)
+            cached = await self._cached(name, variant, parts)
             if cached is not NOTHING:
-                stats.cache_hits += 1
-                if cached is NOT_FOUND:
-                    stats.not_found += 1
-                    raise EntityNotFoundError(meta.name, parts)
                 return cached
         answer: Any = MISS
         redis_up = True

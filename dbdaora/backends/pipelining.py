@@ -91,14 +91,7 @@ class AutoPipeline:
         """Operations nobody else joined: sent by their caller, without futures."""
         if len(operations) == 1:
             return [await operations[0](self._client)]
-        pipe = self._client.pipeline(transaction=False)
-        for operation in operations:
-            operation(pipe)
-        results: list[Any] = await pipe.execute(raise_on_error=False)
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
-        return results
+        return await execute(self._client, operations)
 
     def _send(self, batch: Batch) -> None:
         task = asyncio.ensure_future(self._send_many(batch))
@@ -140,3 +133,15 @@ def _alone(loop: asyncio.AbstractEventLoop) -> bool:
     """
     ready = getattr(loop, "_ready", None)
     return ready is not None and not ready
+
+
+async def execute(client: Redis, operations: list[Operation]) -> list[Any]:
+    """Operations as one pipeline on ``client``; the first error in it is raised."""
+    pipe = client.pipeline(transaction=False)
+    for operation in operations:
+        operation(pipe)
+    results: list[Any] = await pipe.execute(raise_on_error=False)
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results

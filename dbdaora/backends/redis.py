@@ -13,7 +13,6 @@ is closed when its loop shuts down, so nothing outlives the loop it was made on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hashlib
 from collections.abc import AsyncGenerator, Sequence
@@ -27,7 +26,8 @@ from redis.exceptions import NoScriptError, RedisError
 
 from dbdaora.backends import mask_url
 from dbdaora.backends.base import LEASE_SECONDS, HashValue, Members, Pairs
-from dbdaora.backends.pipelining import AutoPipeline, Operation
+from dbdaora.backends.loops import close_with_loop
+from dbdaora.backends.pipelining import AutoPipeline, Operation, execute
 from dbdaora.exceptions import BackendError, ConfigurationError
 
 
@@ -118,25 +118,6 @@ return 1
 """)
 
 
-async def _closing(client: Redis) -> AsyncGenerator[None, None]:
-    try:
-        yield
-    finally:
-        await client.aclose()
-
-
-def _close_with_loop(client: Redis) -> AsyncGenerator[None, None]:
-    """Close ``client`` when its event loop shuts down (``asyncio.run`` ending).
-
-    An async generator first iterated in a loop is closed by that loop's
-    ``shutdown_asyncgens()``; stepping this one to its ``yield`` registers it.
-    """
-    closer = _closing(client)
-    with contextlib.suppress(StopIteration):
-        closer.asend(None).send(None)
-    return closer
-
-
 def _flat_hash(value: HashValue) -> list[Any]:
     return [item for pair in value.items() for item in pair]
 
@@ -195,7 +176,7 @@ class RedisStore:
             self._client = Redis.from_pool(pool)
             self._pipeline = AutoPipeline(self._client)
             self._loop = loop
-            self._closer = _close_with_loop(self._client)
+            self._closer = close_with_loop(self._client.aclose)
         return self._client
 
     async def _run(self, operation: Operation) -> Any:
@@ -216,14 +197,7 @@ class RedisStore:
             client = self._redis()
             if self._pipeline is not None and self.autopipeline:
                 return await self._pipeline.run_all(operations)
-            pipe = client.pipeline(transaction=False)
-            for operation in operations:
-                operation(pipe)
-            results: list[Any] = await pipe.execute(raise_on_error=False)
-            for result in results:
-                if isinstance(result, Exception):
-                    raise result
-            return results
+            return await execute(client, operations)
         except (RedisError, OSError) as exc:
             raise self._failed(exc) from exc
 

@@ -26,6 +26,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from dbdaora.backends import mask_url
 from dbdaora.backends.base import Members
+from dbdaora.backends.loops import close_with_loop
 from dbdaora.backends.sql_tables import INSERTS, TableMap
 from dbdaora.exceptions import BackendError, ConfigurationError
 from dbdaora.meta import ModelMeta
@@ -83,25 +84,6 @@ def _take_over_begin(engine: AsyncEngine) -> None:
     def begin(connection: sa.Connection) -> None:
         if connection.get_execution_options().get(_WRITE, False):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-async def _disposing(engine: AsyncEngine) -> AsyncGenerator[None, None]:
-    try:
-        yield
-    finally:
-        await engine.dispose()
-
-
-def _dispose_with_loop(engine: AsyncEngine) -> AsyncGenerator[None, None]:
-    """Dispose of ``engine`` when its event loop shuts down (``asyncio.run`` ending).
-
-    An async generator first iterated in a loop is closed by that loop's
-    ``shutdown_asyncgens()``; stepping this one to its ``yield`` registers it.
-    """
-    closer = _disposing(engine)
-    with contextlib.suppress(StopIteration):
-        closer.asend(None).send(None)
-    return closer
 
 
 @attrs.define
@@ -164,7 +146,7 @@ class SQLFallback:
             engine = create_async_engine(self._dsn, **self._options)
             if engine.dialect.name == "sqlite":
                 _take_over_begin(engine)
-            bound = _Bound(loop, engine, asyncio.Lock(), _dispose_with_loop(engine))
+            bound = _Bound(loop, engine, asyncio.Lock(), close_with_loop(engine.dispose))
             self._bound = bound
             # A new engine may see a new database (SQLite in memory): check tables again.
             self._ready = set()
