@@ -344,7 +344,10 @@ def private_emulator(datastore_proc: DatastoreEmulator) -> Iterator[DatastoreEmu
 
 
 async def test_emulator_down_mid_run(private_emulator: DatastoreEmulator) -> None:
-    """Frozen, then killed: Redis keeps serving, writes fail in bounded time, none is lost."""
+    """Frozen, then killed: Redis keeps serving, writes fail in bounded time, none is lost.
+
+    The failures open the fallback's circuit breaker; reads still come from Redis.
+    """
     memory = MemoryStore()
     fallback = DatastoreFallback(private_emulator.url("outage", timeout=2))
     async with Session(memory=memory, fallback=fallback) as session:
@@ -382,3 +385,8 @@ async def test_emulator_down_mid_run(private_emulator: DatastoreEmulator) -> Non
         for key in (b"person:late", b"person:new"):
             assert memory.raw(key) is None
         assert memory.raw(b"person:not-found:never-cached") != b"1"
+        # Five failures in a row: the fallback's breaker is open, Redis still serves.
+        assert session.stats()["breakers"] == {"memory": "closed", "fallback": "open"}
+        with pytest.raises(BackendError, match="fallback unavailable"):
+            await people.add(Person(id="after", name="After"))
+        assert await people.get("p2") == written[2]

@@ -385,7 +385,10 @@ def lone_postgres() -> Iterator[PostgresServer]:
 async def test_postgres_stopped_mid_run(
     lone_postgres: PostgresServer, redis_proc: RedisServer, raw_redis: redis.Redis
 ) -> None:
-    """Down mid-run: Redis still serves, writes fail fast, and nothing acknowledged is lost."""
+    """Down mid-run: Redis still serves, writes fail fast, and nothing acknowledged is lost.
+
+    The failures open the fallback's circuit breaker, so later writes fail at once.
+    """
     from dbdaora.backends.redis import RedisStore
 
     server = lone_postgres
@@ -423,6 +426,7 @@ async def test_postgres_stopped_mid_run(
         for person in acknowledged:
             assert await people.get(person.id) == person
         assert not any(raw_redis.exists(f"person:{id_}") for id_ in failed)
+        assert session.stats()["breakers"]["fallback"] == "open"
 
         raw_redis.flushall()
         with pytest.raises(BackendError):
