@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 from dbdaora import Session, settings
 from dbdaora.backends.memory import DictFallback, MemoryStore
+from tests.cluster_server import ClusterServer, redis_cluster
 from tests.datastore_server import EMULATOR, DatastoreEmulator, datastore_emulator
 from tests.servers import PostgresServer, RedisServer, postgres_server, redis_server
 
@@ -35,7 +37,7 @@ def raw_redis(redis_proc: RedisServer) -> Iterator[redis.Redis]:
 class RawView:
     """Reads the Redis side as plain data, whichever backend holds it."""
 
-    def __init__(self, store: Any, client: redis.Redis | None) -> None:
+    def __init__(self, store: Any, client: redis.Redis | RedisCluster | None) -> None:
         self.store = store
         self.client = client
 
@@ -72,6 +74,8 @@ class RawView:
         return self.store.ttl(key)
 
     def all_keys(self) -> set[bytes]:
+        if isinstance(self.client, RedisCluster):
+            return set(self.client.keys("*", target_nodes=RedisCluster.PRIMARIES))
         if self.client is not None:
             return set(self.client.keys("*"))
         return set(self.store.keys())
@@ -102,6 +106,31 @@ def redis_store(redis_proc: RedisServer, raw_redis: redis.Redis) -> tuple[Any, R
     from dbdaora.backends.redis import RedisStore
 
     return RedisStore(redis_proc.url), RawView(None, raw_redis)
+
+
+@pytest.fixture(scope="session")
+def cluster_proc() -> Iterator[ClusterServer]:
+    """A Redis Cluster of three private masters, for this test run only."""
+    with redis_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def raw_cluster(cluster_proc: ClusterServer) -> Iterator[RedisCluster]:
+    """A plain redis-py cluster client on the private cluster, emptied after each test."""
+    client = cluster_proc.client()
+    cluster_proc.flushall()
+    yield client
+    cluster_proc.flushall()
+    client.close()
+
+
+@pytest.fixture
+def cluster_store(cluster_proc: ClusterServer, raw_cluster: RedisCluster) -> tuple[Any, RawView]:
+    """redis+cluster:// on the private cluster, with a plain redis-py view of it."""
+    from dbdaora.backends.cluster import ClusterStore
+
+    return ClusterStore(cluster_proc.url), RawView(None, raw_cluster)
 
 
 @pytest.fixture
@@ -166,10 +195,11 @@ def sqlite_fallback(tmp_path: Path) -> Any:
 # Each Redis-side backend runs the contract; each fallback joins it with memory://.
 # An entry is (Redis-side fixture, fallback fixture): fixtures named <name>_store
 # and <name>_fallback.
-REDIS_SIDES = ["memory", "redis"]
+REDIS_SIDES = ["memory", "redis", "cluster"]
 STACKS = [
     pytest.param(("memory", "dict"), id="memory"),
     pytest.param(("redis", "dict"), id="redis"),
+    pytest.param(("cluster", "dict"), id="cluster"),
     pytest.param(("memory", "datastore"), id="memory-datastore"),
     pytest.param(("redis", "datastore"), id="redis-datastore"),
     pytest.param(("memory", "sqlite"), id="memory-sqlite"),

@@ -15,6 +15,8 @@ MEMORY_SCHEMES: dict[str, tuple[str, str | None]] = {
     "redis": ("dbdaora.backends.redis:RedisStore", "redis"),
     "rediss": ("dbdaora.backends.redis:RedisStore", "redis"),
     "unix": ("dbdaora.backends.redis:RedisStore", "redis"),
+    "redis+cluster": ("dbdaora.backends.cluster:ClusterStore", "redis"),
+    "rediss+cluster": ("dbdaora.backends.cluster:ClusterStore", "redis"),
 }
 FALLBACK_SCHEMES: dict[str, tuple[str, str | None]] = {
     "memory": ("dbdaora.backends.memory:DictFallback", None),
@@ -40,10 +42,9 @@ def mask_url(url: str) -> str:
     if password is None:
         return url
     user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    # The hosts as written: a cluster URL lists several, which urlsplit's port cannot parse.
+    hosts = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
 
 
 def _load(url: str, schemes: dict[str, tuple[str, str | None]], side: str, **options: Any) -> Any:

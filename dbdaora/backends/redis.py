@@ -16,7 +16,7 @@ import asyncio
 import functools
 import hashlib
 from collections.abc import AsyncGenerator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.connection import parse_url
@@ -118,16 +118,12 @@ return 1
 """)
 
 
-def _flat_hash(value: HashValue) -> list[Any]:
+def flat_hash(value: HashValue) -> list[Any]:
     return [item for pair in value.items() for item in pair]
 
 
-def _flat_members(members: Members) -> list[Any]:
+def flat_members(members: Members) -> list[Any]:
     return [item for member, score in members for item in (score, member)]
-
-
-def _script(script: Script, keys: list[bytes], args: list[Any]) -> Operation:
-    return lambda target: target.evalsha(script.sha, len(keys), *keys, *args)
 
 
 class RedisStore:
@@ -139,41 +135,52 @@ class RedisStore:
             round trip (the default).
     """
 
+    # What the driver raises when the server cannot be reached or answers an error.
+    DRIVER_ERRORS: ClassVar[tuple[type[BaseException], ...]] = (RedisError, OSError)
+
     def __init__(self, url: str, *, autopipeline: bool = True, **options: Any) -> None:
         self.url = mask_url(url)
         self.autopipeline = autopipeline
         self._dsn = url
-        # One retry, at once: it reconnects a pooled connection the server dropped
-        # (a restart); a longer policy would only stretch an outage past the
-        # session's memory_timeout.
-        self._options = {
-            "protocol": 2,
-            "decode_responses": False,
-            "retry": Retry(NoBackoff(), 1),
-            **options,
-        }
-        # Auto-pipelined, a connection serves a whole batch and few are open at a
-        # time; the cap only stops a runaway. Without it, each call holds a
-        # connection, so callers beyond 50 wait for one (within memory_timeout)
-        # rather than fail or open hundreds.
-        self._pool_class: type[ConnectionPool] = (
-            ConnectionPool if autopipeline else BlockingConnectionPool
-        )
-        self._options.setdefault("max_connections", 1000 if autopipeline else 50)
-        self._client: Redis | None = None
+        self._options = self._client_options(options)
+        self._client: Any = None
         self._pipeline: AutoPipeline | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closer: AsyncGenerator[None, None] | None = None
+
+    def _client_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The client's options: the URL checked, dbdaora's defaults, then ``options``.
+
+        Raises:
+            ConfigurationError: the URL does not parse.
+        """
         try:
-            parse_url(url)
+            parse_url(self._dsn)
         except ValueError as exc:
             raise ConfigurationError(f"bad Redis URL {self.url!r}: {exc}") from exc
+        # One retry, at once: it reconnects a pooled connection the server dropped
+        # (a restart); a longer policy would only stretch an outage past the
+        # session's memory_timeout. Auto-pipelined, a connection serves a whole
+        # batch and few are open at a time; the cap only stops a runaway. Without
+        # it, each call holds a connection, so callers beyond 50 wait for one
+        # (within memory_timeout) rather than fail or open hundreds.
+        return {
+            "protocol": 2,
+            "decode_responses": False,
+            "retry": Retry(NoBackoff(), 1),
+            "max_connections": 1000 if self.autopipeline else 50,
+            **options,
+        }
 
-    def _redis(self) -> Redis:
+    def _connect(self) -> Any:
+        """A new client, for the running event loop."""
+        pool_class = ConnectionPool if self.autopipeline else BlockingConnectionPool
+        return Redis.from_pool(pool_class.from_url(self._dsn, **self._options))
+
+    def _redis(self) -> Any:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
-            pool = self._pool_class.from_url(self._dsn, **self._options)
-            self._client = Redis.from_pool(pool)
+            self._client = self._connect()
             self._pipeline = AutoPipeline(self._client)
             self._loop = loop
             self._closer = close_with_loop(self._client.aclose)
@@ -186,7 +193,7 @@ class RedisStore:
             if self._pipeline is not None and self.autopipeline:
                 return await self._pipeline.run(operation)
             return await operation(client)
-        except (RedisError, OSError) as exc:
+        except self.DRIVER_ERRORS as exc:
             raise self._failed(exc) from exc
 
     async def _run_all(self, operations: list[Operation]) -> list[Any]:
@@ -198,23 +205,26 @@ class RedisStore:
             if self._pipeline is not None and self.autopipeline:
                 return await self._pipeline.run_all(operations)
             return await execute(client, operations)
-        except (RedisError, OSError) as exc:
+        except self.DRIVER_ERRORS as exc:
             raise self._failed(exc) from exc
 
     def _failed(self, exc: BaseException) -> BackendError:
         return BackendError(f"Redis failed: {exc}", url=self.url)
 
+    def _script(self, script: Script, keys: list[bytes], args: list[Any]) -> Operation:
+        return lambda target: target.evalsha(script.sha, len(keys), *keys, *args)
+
     async def _run_scripts(
-        self, script: Script, calls: list[tuple[list[bytes], list[Any]]]
-    ) -> None:
-        operations = [_script(script, keys, args) for keys, args in calls]
+        self, script: Script, calls: Sequence[tuple[list[bytes], list[Any]]]
+    ) -> list[Any]:
+        operations = [self._script(script, keys, args) for keys, args in calls]
         try:
-            await self._run_all(operations)
+            return await self._run_all(operations)
         except BackendError as exc:
             if not isinstance(exc.__cause__, NoScriptError):
                 raise
             await self._run(lambda target: target.script_load(script.source))
-            await self._run_all(operations)
+            return await self._run_all(operations)
 
     async def close(self) -> None:
         closer, self._closer, self._client = self._closer, None, None
@@ -256,7 +266,7 @@ class RedisStore:
         await self._run_scripts(
             FILL,
             [
-                ([key, marker], [token, ttl or 0, "HSET", *_flat_hash(value)])
+                ([key, marker], [token, ttl or 0, "HSET", *flat_hash(value)])
                 for key, marker, value in items
             ],
         )
@@ -265,7 +275,7 @@ class RedisStore:
         self, key: bytes, marker: bytes, members: Members, token: bytes, ttl: int | None
     ) -> None:
         await self._run_scripts(
-            FILL, [([key, marker], [token, ttl or 0, "ZADD", *_flat_members(members)])]
+            FILL, [([key, marker], [token, ttl or 0, "ZADD", *flat_members(members)])]
         )
 
     async def fill_missing(self, markers: Sequence[bytes], token: bytes, ttl: int | None) -> None:
@@ -276,13 +286,13 @@ class RedisStore:
     ) -> None:
         await self._run_scripts(
             PUT_HASH,
-            [([key, marker], [ttl or 0, *_flat_hash(value)]) for key, marker, value in items],
+            [([key, marker], [ttl or 0, *flat_hash(value)]) for key, marker, value in items],
         )
 
     async def put_sorted_set(
         self, key: bytes, marker: bytes, members: Members, ttl: int | None
     ) -> None:
-        await self._run_scripts(PUT_SET, [([key, marker], [ttl or 0, *_flat_members(members)])])
+        await self._run_scripts(PUT_SET, [([key, marker], [ttl or 0, *flat_members(members)])])
 
     async def add_members(
         self,
@@ -295,7 +305,7 @@ class RedisStore:
         token: bytes,
         created: bool,
     ) -> None:
-        args = [ttl or 0, max_size or 0, token, int(created), *_flat_members(members)]
+        args = [ttl or 0, max_size or 0, token, int(created), *flat_members(members)]
         await self._run_scripts(ADD_MEMBERS, [([key, marker], args)])
 
     async def remove_members(self, key: bytes, marker: bytes, members: Sequence[str]) -> None:

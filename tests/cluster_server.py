@@ -1,0 +1,211 @@
+"""A private Redis Cluster for the tests: masters on free loopback ports, torn down at the end.
+
+Each master is its own ``redis-server`` process with its own directory and a
+cluster bus port picked like its client port (the default, port + 10000, may
+be taken or out of range). ``redis-cli --cluster create`` joins them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+
+import redis
+from redis.cluster import RedisCluster
+
+from tests.servers import free_port
+
+# Short enough that a killed master is seen as failed within a test, long enough
+# that a busy CI machine does not mark a live one as failed.
+NODE_TIMEOUT_MS = 2000
+
+
+def _binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise RuntimeError(f"{name} is not installed; run the README's test command")
+    return path
+
+
+def _wait(check: Callable[[], object], what: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if check():
+                return
+        except redis.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+class NodeServer:
+    """One cluster-enabled ``redis-server`` process."""
+
+    def __init__(self, directory: str, options: Sequence[str]) -> None:
+        self.port = free_port()
+        self.bus_port = free_port()
+        self.directory = directory
+        self.options = list(options)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                _binary("redis-server"),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--cluster-enabled",
+                "yes",
+                "--cluster-port",
+                str(self.bus_port),
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                str(NODE_TIMEOUT_MS),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.directory,
+                *self.options,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        with self.client() as client:
+            _wait(client.ping, f"redis-server on {self.address}")
+
+    def client(self) -> redis.Redis:
+        """A plain client on this node alone (no redirects followed)."""
+        return redis.Redis(port=self.port)
+
+    def node_id(self) -> str:
+        with self.client() as client:
+            return str(client.execute_command("CLUSTER", "MYID").decode())
+
+    def kill(self) -> None:
+        """SIGKILL: the node is gone, as in a crash, and its data with it."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+        self.process = None
+
+    def pause(self) -> None:
+        """SIGSTOP: connections stay open but nothing answers (a hung node)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+class ClusterServer:
+    """A running cluster of masters (no replicas)."""
+
+    def __init__(self, nodes: list[NodeServer]) -> None:
+        self.nodes = nodes
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(node.address for node in self.nodes)
+
+    def client(self) -> RedisCluster:
+        """A sync redis-py cluster client, for looking at and arranging data."""
+        return RedisCluster(host="127.0.0.1", port=self.nodes[0].port)
+
+    def live(self) -> list[NodeServer]:
+        return [node for node in self.nodes if node.process is not None]
+
+    def node_of(self, key: bytes) -> NodeServer:
+        """The master that serves ``key``'s slot now, by CLUSTER KEYSLOT and CLUSTER SLOTS."""
+        with self.live()[0].client() as client:
+            slot = int(client.execute_command("CLUSTER", "KEYSLOT", key))
+            for start, end, master, *_ in client.execute_command("CLUSTER", "SLOTS"):
+                if start <= slot <= end:
+                    port = int(master[1])
+                    return next(node for node in self.nodes if node.port == port)
+        raise LookupError(f"slot {slot} is not served")
+
+    def migrate_slot(self, slot: int, source: NodeServer, target: NodeServer, pause: float) -> None:
+        """Move ``slot`` as ``redis-cli --cluster reshard`` does, ``pause`` s between steps.
+
+        IMPORTING on the target, MIGRATING on the source, MIGRATE of its keys a few
+        at a time, then SETSLOT NODE on every master: readers meet ASK, then MOVED.
+        """
+        source_id, target_id = source.node_id(), target.node_id()
+        with source.client() as from_, target.client() as to:
+            to.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+            from_.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+            time.sleep(pause)
+            while keys := from_.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 2):
+                from_.execute_command(
+                    "MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys
+                )
+                time.sleep(pause)
+        for node in [target, source, *(n for n in self.live() if n not in (source, target))]:
+            with node.client() as client:
+                client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+
+    def flushall(self) -> None:
+        for node in self.live():
+            with node.client() as client:
+                client.flushall()
+
+
+def _create(nodes: list[NodeServer]) -> None:
+    subprocess.run(
+        [
+            _binary("redis-cli"),
+            "--cluster",
+            "create",
+            *(node.address for node in nodes),
+            "--cluster-yes",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=60,
+    )
+    for node in nodes:
+        with node.client() as client:
+            _wait(
+                lambda client=client: client.cluster("INFO").get("cluster_state") == "ok",
+                f"cluster_state:ok on {node.address}",
+            )
+
+
+@contextmanager
+def redis_cluster(masters: int = 3, options: Sequence[str] = ()) -> Iterator[ClusterServer]:
+    """Start ``masters`` private cluster-enabled servers, join them, stop them at the end."""
+    with ExitStack() as stack:
+        nodes = []
+        for _ in range(masters):
+            directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="dbdaora-cluster-"))
+            node = NodeServer(directory, options)
+            stack.callback(node.stop)
+            node.start()
+            nodes.append(node)
+        _create(nodes)
+        yield ClusterServer(nodes)
