@@ -265,11 +265,13 @@ class ClusterStore(RedisStore):
     async def put_sorted_set(
         self, key: bytes, marker: bytes, members: Members, ttl: int | None
     ) -> None:
-        # As a hash add: the whole new set in K first (it stops any fill), then M.
-        if members:
-            await self._run_scripts(REPLACE, [([key], [ttl or 0, "ZADD", *flat_members(members)])])
-        else:
+        if not members:
+            # Nothing left in K to stop a fill: M first, as for a delete (rule 2).
+            await self.evict([marker])
             await self.evict([key])
+            return
+        # As a hash add: the whole new set in K first (it stops any fill), then M.
+        await self._run_scripts(REPLACE, [([key], [ttl or 0, "ZADD", *flat_members(members)])])
         await self.evict([marker])
 
     async def add_members(
