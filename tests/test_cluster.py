@@ -59,20 +59,26 @@ def test_bad_cluster_url_is_a_configuration_error(url: str, complaint: str) -> N
     assert ":pw@" not in str(error.value)
 
 
+@pytest.mark.parametrize("autopipeline", [True, False], ids=["autopipelined", "direct"])
 async def test_get_many_spans_every_master(
-    cluster_proc: ClusterServer, raw_cluster: RedisCluster
+    cluster_proc: ClusterServer, raw_cluster: RedisCluster, autopipeline: bool
 ) -> None:
     """One get_many reads keys on all three masters, and fills the missing ones on each."""
     ids = [f"u{i}" for i in range(100)]
     owners = {cluster_proc.node_of(f"person:{id_}".encode()).port for id_ in ids}
     assert owners == {node.port for node in cluster_proc.nodes}
-    async with Session(memory=cluster_proc.url, fallback=DictFallback()) as session:
+    async with Session(
+        memory=cluster_proc.url, fallback=DictFallback(), autopipeline=autopipeline
+    ) as session:
         people = Person.objects.using(session)
         await people.add(*(Person(id=id_, name=id_.upper()) for id_ in ids))
         for id_ in ids[::3]:
             raw_cluster.delete(f"person:{id_}".encode())
-        found = await people.get_many([*reversed(ids), "nobody"])
+        found, alone = await asyncio.gather(
+            people.get_many([*reversed(ids), "nobody"]), people.get(ids[1])
+        )
         assert [p.name for p in found] == [id_.upper() for id_ in reversed(ids)]
+        assert alone.name == ids[1].upper()
         assert all(raw_cluster.exists(f"person:{id_}".encode()) for id_ in ids)
         assert raw_cluster.get(b"person:not-found:nobody") == b"1"
 
@@ -125,7 +131,7 @@ class PausingStore(ClusterStore):
 async def _in_the_gap(store: PausingStore, paused: Any, write: Any) -> Any:
     """Run ``paused`` up to its pause, run ``write`` whole, then let ``paused`` finish."""
     task = asyncio.ensure_future(paused)
-    await store.reached.wait()
+    await asyncio.wait_for(store.reached.wait(), 10)
     await write
     store.release.set()
     return (await asyncio.gather(task, return_exceptions=True))[0]
