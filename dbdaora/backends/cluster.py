@@ -68,7 +68,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException
 
 from dbdaora.backends.base import NOT_FOUND, HashValue, Members
-from dbdaora.backends.pipelining import Operation
+from dbdaora.backends.pipelining import AutoPipeline, Direct, Operation, Transport
 from dbdaora.backends.redis import RedisStore, Script, flat_hash, flat_members
 from dbdaora.exceptions import ConfigurationError
 
@@ -189,12 +189,13 @@ class ClusterStore(RedisStore):
             **options,
         }
 
-    def _connect(self) -> Any:
-        return RedisCluster(
+    def _open(self) -> Transport:
+        client = RedisCluster(
             startup_nodes=[ClusterNode(host, port) for host, port in self._nodes],
             retry=Retry(NoBackoff(), RETRIES),
             **self._options,
         )
+        return AutoPipeline(client) if self.autopipeline else Direct(client)
 
     async def _run(self, operation: Operation) -> Any:
         await self._map_slots()
@@ -211,7 +212,9 @@ class ClusterStore(RedisStore):
         client, can disconnect connections other commands are using while it maps
         the cluster.
         """
-        client = self._redis()
+        transport = self._transport()
+        assert isinstance(transport, AutoPipeline | Direct)
+        client = transport.client
         if self._mapped is client:
             return
         try:

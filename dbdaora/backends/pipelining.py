@@ -1,4 +1,8 @@
-"""Auto-pipelining: commands issued in one event-loop iteration share one round trip.
+"""How operations reach a redis-py client: batched per event-loop iteration, or directly.
+
+``AutoPipeline`` serves the cluster store (the single-node store multiplexes one
+connection instead, see ``multiplex``); ``Direct`` serves both when a session
+turns auto-pipelining off.
 
 Each operation is a function of a redis-py command target — the client or a
 pipeline, which share their command methods. The first operation of an
@@ -16,20 +20,44 @@ callers' commands with it; a caller cancelled before the batch leaves is left ou
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
-
-from redis.asyncio import Redis
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 Operation = Callable[[Any], Any]
 Batch = list[tuple[Operation, asyncio.Future[Any]]]
 
 
+class Transport(Protocol):
+    """How a store's operations reach the server."""
+
+    def run(self, operation: Operation) -> Awaitable[Any]: ...
+
+    def run_all(self, operations: list[Operation]) -> Awaitable[list[Any]]: ...
+
+    async def close(self) -> None: ...
+
+
+class Direct:
+    """Each call on the client as it comes: one pooled connection per call."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def run(self, operation: Operation) -> Any:
+        return await operation(self.client)
+
+    async def run_all(self, operations: list[Operation]) -> list[Any]:
+        return await execute(self.client, operations)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
 class AutoPipeline:
     """Batches operations on one redis-py client, per event-loop iteration."""
 
-    def __init__(self, client: Redis) -> None:
-        self._client = client
+    def __init__(self, client: Any) -> None:
+        self.client = client
         self._forming: Batch | None = None
         # The loop keeps only weak references to tasks: these keep batches in flight.
         self._sending: set[asyncio.Future[Any]] = set()
@@ -38,8 +66,8 @@ class AutoPipeline:
         """The result of ``operation``, sent with whatever else this iteration queues."""
         # run_all for one operation, without its lists: this is every get's path.
         loop = asyncio.get_running_loop()
-        if self._forming is None and _alone(loop):
-            return await operation(self._client)
+        if self._forming is None and alone(loop):
+            return await operation(self.client)
         future: asyncio.Future[Any] = loop.create_future()
         if self._forming is not None:
             self._forming.append((operation, future))
@@ -54,14 +82,14 @@ class AutoPipeline:
             raise
         batch, self._forming = self._forming, None
         if len(batch) == 1:
-            return await operation(self._client)
+            return await operation(self.client)
         self._send(batch)
         return await future
 
     async def run_all(self, operations: list[Operation]) -> list[Any]:
         """The results of ``operations``, all sent in the same round trip."""
         loop = asyncio.get_running_loop()
-        if self._forming is None and _alone(loop):
+        if self._forming is None and alone(loop):
             return await self._direct(operations)
         futures: list[asyncio.Future[Any]] = [loop.create_future() for _ in operations]
         queued = list(zip(operations, futures, strict=True))
@@ -90,8 +118,11 @@ class AutoPipeline:
     async def _direct(self, operations: list[Operation]) -> list[Any]:
         """Operations nobody else joined: sent by their caller, without futures."""
         if len(operations) == 1:
-            return [await operations[0](self._client)]
-        return await execute(self._client, operations)
+            return [await operations[0](self.client)]
+        return await execute(self.client, operations)
+
+    async def close(self) -> None:
+        await self.client.aclose()
 
     def _send(self, batch: Batch) -> None:
         task = asyncio.ensure_future(self._send_many(batch))
@@ -102,7 +133,7 @@ class AutoPipeline:
         batch = [(operation, future) for operation, future in batch if not future.done()]
         if not batch:
             return
-        pipe = self._client.pipeline(transaction=False)
+        pipe = self.client.pipeline(transaction=False)
         for operation, _ in batch:
             operation(pipe)
         try:
@@ -125,7 +156,7 @@ class AutoPipeline:
                 future.set_result(result)
 
 
-def _alone(loop: asyncio.AbstractEventLoop) -> bool:
+def alone(loop: asyncio.AbstractEventLoop) -> bool:
     """Whether no other callback is ready to run in this iteration, so none can join.
 
     asyncio's loop keeps its ready callbacks in ``_ready``; a loop without it
@@ -135,7 +166,7 @@ def _alone(loop: asyncio.AbstractEventLoop) -> bool:
     return ready is not None and not ready
 
 
-async def execute(client: Redis, operations: list[Operation]) -> list[Any]:
+async def execute(client: Any, operations: list[Operation]) -> list[Any]:
     """Operations as one pipeline on ``client``; the first error in it is raised."""
     pipe = client.pipeline(transaction=False)
     for operation in operations:

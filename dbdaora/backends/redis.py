@@ -27,8 +27,13 @@ from redis.exceptions import NoScriptError, RedisError
 from dbdaora.backends import mask_url
 from dbdaora.backends.base import LEASE_SECONDS, HashValue, Members, Pairs
 from dbdaora.backends.loops import close_with_loop
-from dbdaora.backends.pipelining import AutoPipeline, Operation, execute
+from dbdaora.backends.multiplex import Multiplexer
+from dbdaora.backends.pipelining import Direct, Operation, Transport
 from dbdaora.exceptions import BackendError, ConfigurationError
+
+# Seconds a connection owing replies may hear nothing before it is replaced;
+# a URL's or the options' socket_timeout wins.
+STALL_SECONDS = 5.0
 
 
 class Script:
@@ -143,8 +148,7 @@ class RedisStore:
         self.autopipeline = autopipeline
         self._dsn = url
         self._options = self._client_options(options)
-        self._client: Any = None
-        self._pipeline: AutoPipeline | None = None
+        self._current: Transport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closer: AsyncGenerator[None, None] | None = None
 
@@ -158,41 +162,40 @@ class RedisStore:
             parse_url(self._dsn)
         except ValueError as exc:
             raise ConfigurationError(f"bad Redis URL {self.url!r}: {exc}") from exc
-        # One retry, at once: it reconnects a pooled connection the server dropped
+        # One retry, at once: it reconnects when the server dropped a connection
         # (a restart); a longer policy would only stretch an outage past the
-        # session's memory_timeout. Auto-pipelined, a connection serves a whole
-        # batch and few are open at a time; the cap only stops a runaway. Without
-        # it, each call holds a connection, so callers beyond 50 wait for one
-        # (within memory_timeout) rather than fail or open hundreds.
+        # session's memory_timeout. Auto-pipelined, the store keeps one connection;
+        # without it each call holds one of at most 50, so callers beyond 50 wait
+        # for one (within memory_timeout) rather than fail or open hundreds.
         return {
             "protocol": 2,
             "decode_responses": False,
             "retry": Retry(NoBackoff(), 1),
-            "max_connections": 1000 if self.autopipeline else 50,
+            "max_connections": 50,
             **options,
         }
 
-    def _connect(self) -> Any:
-        """A new client, for the running event loop."""
-        pool_class = ConnectionPool if self.autopipeline else BlockingConnectionPool
-        return Redis.from_pool(pool_class.from_url(self._dsn, **self._options))
+    def _open(self) -> Transport:
+        """A new way to the server, for the running event loop."""
+        if self.autopipeline:
+            pool = ConnectionPool.from_url(self._dsn, **self._options)
+            stall = {**parse_url(self._dsn), **self._options}.get("socket_timeout")
+            return Multiplexer(pool.make_connection, stall_timeout=stall or STALL_SECONDS)
+        pool = BlockingConnectionPool.from_url(self._dsn, **self._options)
+        return Direct(Redis.from_pool(pool))
 
-    def _redis(self) -> Any:
+    def _transport(self) -> Transport:
         loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            self._client = self._connect()
-            self._pipeline = AutoPipeline(self._client)
+        if self._current is None or self._loop is not loop:
+            self._current = self._open()
             self._loop = loop
-            self._closer = close_with_loop(self._client.aclose)
-        return self._client
+            self._closer = close_with_loop(self._current.close)
+        return self._current
 
     async def _run(self, operation: Operation) -> Any:
         """One operation's result; driver and socket errors become ``BackendError``."""
         try:
-            client = self._redis()
-            if self._pipeline is not None and self.autopipeline:
-                return await self._pipeline.run(operation)
-            return await operation(client)
+            return await self._transport().run(operation)
         except self.DRIVER_ERRORS as exc:
             raise self._failed(exc) from exc
 
@@ -201,10 +204,7 @@ class RedisStore:
         if len(operations) == 1:
             return [await self._run(operations[0])]
         try:
-            client = self._redis()
-            if self._pipeline is not None and self.autopipeline:
-                return await self._pipeline.run_all(operations)
-            return await execute(client, operations)
+            return await self._transport().run_all(operations)
         except self.DRIVER_ERRORS as exc:
             raise self._failed(exc) from exc
 
@@ -227,7 +227,7 @@ class RedisStore:
             return await self._run_all(operations)
 
     async def close(self) -> None:
-        closer, self._closer, self._client = self._closer, None, None
+        closer, self._closer, self._current = self._closer, None, None
         if closer is not None and self._loop is asyncio.get_running_loop():
             await closer.aclose()
 
