@@ -78,8 +78,19 @@ class HashManager(Manager[M]):
                 copy: M = meta.copy(cached)
                 return copy
         redis_up = True
+        key = meta.redis_key(name)
+        memory = session.memory
         try:
-            found = await self._from_redis(name, key_parts, selected)
+            if selected is None:
+                raw: Any = await session.redis(memory.hgetall, key)
+            else:
+                raw = await session.redis(memory.hmget, key, [f.raw_name for f in selected])
+            try:
+                found = self._decode(raw, key_parts, selected)
+            except CorruptData as exc:
+                _log_corrupt(key, exc)
+                await self._drop_corrupt([key])
+                found = None
         except RedisUnavailableError:
             stats.errors += 1
             found, redis_up = None, False
@@ -100,26 +111,23 @@ class HashManager(Manager[M]):
         result: M = found
         return result
 
-    async def _from_redis(
-        self, name: str, key_parts: tuple[Any, ...], selected: Sequence[FieldInfo] | None
+    def _decode(
+        self, raw: Any, key_parts: Sequence[Any], selected: Sequence[FieldInfo] | None
     ) -> Any:
-        """The entity from Redis, or None on a miss (corrupt data counts as one)."""
-        meta, session = self.meta, self.session
-        key = meta.redis_key(name)
-        try:
-            if selected is None:
-                raw = await session.redis(session.memory.hgetall, key)
-                return meta.from_hash(raw) if raw else None
-            values = await session.redis(
-                session.memory.hmget, key, [field.raw_name for field in selected]
-            )
-            if any(value is not None for value in values):
-                return meta.from_fields(selected, values, key_parts)
-            return None
-        except CorruptData as exc:
-            logger.warning("corrupt Redis data at %r, reading the fallback: %s", key, exc)
-            await session.redis(session.memory.evict, [key])
-            return None
+        """The entity in a HGETALL or HMGET answer, or None on a miss.
+
+        Raises:
+            CorruptData: Redis holds text that does not decode.
+        """
+        if selected is None:
+            return self.meta.from_hash(raw) if raw else None
+        if any(value is not None for value in raw):
+            return self.meta.from_fields(selected, raw, key_parts)
+        return None
+
+    async def _drop_corrupt(self, keys: list[bytes]) -> None:
+        """Delete keys whose data does not decode, so the fallback refills them."""
+        await self.session.redis(self.session.memory.evict, keys)
 
     async def get_many(self, ids: Iterable[Any], *, fields: Iterable[str] | None = None) -> list[M]:
         """The entities found among ``ids``, in the order asked; missing ones left out.
@@ -184,7 +192,7 @@ class HashManager(Manager[M]):
         meta, session = self.meta, self.session
         keys = [meta.redis_key(name) for name in names]
         found: list[Any] = [None] * len(keys)
-        corrupt: list[bytes] = []
+        corrupt_keys: list[bytes] = []
         if selected is None:
             rows: list[Any] = await session.redis(session.memory.hgetall_many, keys)
         else:
@@ -192,15 +200,12 @@ class HashManager(Manager[M]):
             rows = await session.redis(session.memory.hmget_many, keys, raw_names)
         for i, row in enumerate(rows):
             try:
-                if selected is None:
-                    found[i] = meta.from_hash(row) if row else None
-                elif any(value is not None for value in row):
-                    found[i] = meta.from_fields(selected, row, parts_list[i])
+                found[i] = self._decode(row, parts_list[i], selected)
             except CorruptData as exc:
-                logger.warning("corrupt Redis data at %r, reading the fallback: %s", keys[i], exc)
-                corrupt.append(keys[i])
-        if corrupt:
-            await session.redis(session.memory.evict, corrupt)
+                _log_corrupt(keys[i], exc)
+                corrupt_keys.append(keys[i])
+        if corrupt_keys:
+            await self._drop_corrupt(corrupt_keys)
         return found
 
     async def exists(self, *parts: Any, **named: Any) -> bool:
@@ -299,10 +304,15 @@ class HashManager(Manager[M]):
             writes.append(session.redis(memory.fill_hashes, fills, token, ttl))
         if missing:
             writes.append(session.redis(memory.fill_missing, missing, token, ttl))
-        # Started together, the two go out in one pipeline.
-        for outcome in await asyncio.gather(*writes, return_exceptions=True):
-            if isinstance(outcome, RedisUnavailableError):
-                session.stats_for(meta).errors += 1
-            elif isinstance(outcome, BaseException):
-                raise outcome
+        try:
+            if len(writes) == 1:  # the usual case: no task to start
+                await writes[0]
+            else:  # started together, the two go out in one pipeline
+                await asyncio.gather(*writes)
+        except RedisUnavailableError:
+            session.stats_for(meta).errors += 1
         return results
+
+
+def _log_corrupt(key: bytes, exc: CorruptData) -> None:
+    logger.warning("corrupt Redis data at %r, reading the fallback: %s", key, exc)
