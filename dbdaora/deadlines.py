@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -24,17 +24,37 @@ class Deadlines:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._running: dict[asyncio.Task[object], float] = {}
-        self._expired: set[asyncio.Task[object]] = set()
+        self._running: dict[asyncio.Task[Any], float] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
         self._timer: asyncio.TimerHandle | None = None
 
     async def run(self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """``await call(*args, **kwargs)``, or ``TimeoutError`` once ``seconds`` have passed."""
+        task = self.enter()
+        if task is None:
+            async with asyncio.timeout(self.seconds):
+                return await call(*args, **kwargs)
+        try:
+            return await call(*args, **kwargs)
+        except asyncio.CancelledError:
+            self.raise_if_expired(task)
+            raise
+        finally:
+            self.leave(task)
+
+    # enter / raise_if_expired / leave are run's steps, for a caller on a hot path
+    # that cannot spare the coroutine frame run adds.
+
+    def enter(self) -> asyncio.Task[Any] | None:
+        """Start the current task's deadline; None when it needs a timer of its own.
+
+        A task already bounded here (a nested call), or code outside a task, gets
+        None and should use ``asyncio.timeout(seconds)``.
+        """
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         if task is None or task in self._running:
-            async with asyncio.timeout(self.seconds):
-                return await call(*args, **kwargs)
+            return None
         if loop is not self._loop:  # asyncio.run again: the old loop's timer is gone
             self._loop, self._timer = loop, None
             self._running.clear()
@@ -43,16 +63,17 @@ class Deadlines:
         self._running[task] = deadline
         if self._timer is None:
             self._timer = loop.call_at(deadline, self._expire)
-        try:
-            return await call(*args, **kwargs)
-        except asyncio.CancelledError:
-            if task in self._expired:
-                self._expired.discard(task)
-                task.uncancel()
-                raise TimeoutError(f"no answer within {self.seconds}s") from None
-            raise
-        finally:
-            self._running.pop(task, None)
+        return task
+
+    def raise_if_expired(self, task: asyncio.Task[Any]) -> None:
+        """On a CancelledError in ``task``: TimeoutError if the cancel was its deadline's."""
+        if task in self._expired:
+            self._expired.discard(task)
+            task.uncancel()
+            raise TimeoutError(f"no answer within {self.seconds}s") from None
+
+    def leave(self, task: asyncio.Task[Any]) -> None:
+        self._running.pop(task, None)
 
     def _expire(self) -> None:
         assert self._loop is not None

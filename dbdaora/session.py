@@ -181,10 +181,20 @@ class Session:
                 return result
             # A closed breaker with no failures counted has nothing to do on a
             # success: skip its bookkeeping, and hand it only the failures.
+            deadlines = self._deadlines
+            task = None if deadlines is None else deadlines.enter()
             try:
-                if self._deadlines is None:
+                if task is None:
+                    return await self._bounded(call, *args, **kwargs)
+                # Deadlines.run's steps inline: this is every Redis call's path.
+                assert deadlines is not None
+                try:
                     return await call(*args, **kwargs)
-                return await self._deadlines.run(call, *args, **kwargs)
+                except asyncio.CancelledError:
+                    deadlines.raise_if_expired(task)
+                    raise
+                finally:
+                    deadlines.leave(task)
             except (BackendError, TimeoutError) as exc:
                 if breaker is not None:
                     await breaker.call_async(_reraise, exc)
