@@ -33,7 +33,7 @@ What each row times (ORM | hand-written):
     decoded fields (raising KeyError on an empty answer). The ids cycle through
     1,000 stored entities.
 ``add``
-    ``add(Person(...))``: the fallback write, then one MULTI (DEL, HSET, EXPIRE,
+    ``add(Person(...))``: the fallback write, then one Lua script (DEL, HSET, EXPIRE,
     DEL of the not-found marker) | ``MULTI; HSET person:<id> id name age;
     EXPIRE 3600; EXEC`` in one transaction pipeline. Same ids on both sides.
 ``get_many 100``

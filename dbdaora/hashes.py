@@ -17,7 +17,7 @@ class HashManager(Manager[M]):
     """``Model.objects`` of a hash model."""
 
     async def add(self, *entities: M) -> None:
-        """Write entities: the fallback first, then Redis in one MULTI.
+        """Write entities: the fallback first, then Redis in one atomic script per entity.
 
         With Redis unreachable the write still succeeds: the keys are remembered
         and deleted from Redis before the session's next Redis command.
