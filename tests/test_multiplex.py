@@ -25,8 +25,6 @@ CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
     ("hgetall", (b"absent",), {}),
     ("hmget", (b"h", [b"a", b"missing", b"b"]), {}),
     ("exists", (b"h", b"absent"), {}),
-    ("get", (b"s",), {}),
-    ("get", (b"absent",), {}),
     ("set", (b"s2", "v", 60), {}),
     ("set", (b"s", "other"), {"nx": True}),
     ("set", (b"s", "other"), {"ex": 60, "nx": True, "get": True}),

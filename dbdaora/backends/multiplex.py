@@ -84,9 +84,6 @@ class Commands:
     def exists(self, *keys: bytes) -> Command:
         return self._command(None, b"EXISTS", *keys)
 
-    def get(self, key: bytes) -> Command:
-        return self._command(None, b"GET", key)
-
     def delete(self, *keys: bytes) -> Command:
         return self._command(None, b"DEL", *keys)
 
