@@ -17,6 +17,7 @@ import attrs
 
 from dbdaora.exceptions import ConfigurationError, ValidationError
 from dbdaora.fields import Codec, FieldKind, FieldSpec, compile_codec
+from dbdaora.fields.codecs import Category
 from dbdaora.fields.spec import NO_DEFAULT
 
 META_OPTIONS = frozenset({"key_name", "expire_time", "max_size"})
@@ -93,6 +94,8 @@ class ModelMeta:
     by_raw_name: Mapping[bytes, FieldInfo]
     _key_prefix: str
     _marker_prefix: str
+    # One key field holding a plain str: a valid part is the record name as it is.
+    _str_key: bool
 
     # -- keys -------------------------------------------------------------------
 
@@ -124,6 +127,10 @@ class ModelMeta:
 
     def key_text(self, parts: Sequence[Any]) -> str:
         """The key parts joined with ``:``, each checked; the fallback's record name."""
+        if self._str_key and len(parts) == 1:
+            part = parts[0]
+            if type(part) is str and part and ":" not in part:
+                return part
         texts = []
         for field, part in zip(self.key_fields, parts, strict=True):
             if part is None or not field.codec.check(part):
@@ -210,15 +217,21 @@ class ModelMeta:
         for field in self.fields:
             text = raw.get(field.raw_name)
             if text is None:
-                if field.codec.optional:
-                    values[field.name] = None
-                elif field.has_default:
-                    values[field.name] = field.default_value()
-                else:
-                    raise CorruptData(f"{self.name}.{field.name} is missing")
+                values[field.name] = self._absent(field)
                 continue
-            values[field.name] = self._decode(field, text)
+            try:
+                values[field.name] = field.codec.decode(text)
+            except Exception as exc:
+                raise self._unparsable(field, text) from exc
         return self.build(values)
+
+    def _absent(self, field: FieldInfo) -> Any:
+        """The value of a field a stored hash lacks: None, its default, or CorruptData."""
+        if field.codec.optional:
+            return None
+        if field.has_default:
+            return field.default_value()
+        raise CorruptData(f"{self.name}.{field.name} is missing")
 
     def from_fields(
         self, fields: Sequence[FieldInfo], raw: Sequence[bytes | None], parts: Sequence[Any]
@@ -246,7 +259,10 @@ class ModelMeta:
         try:
             return field.codec.decode(text)
         except Exception as exc:
-            raise CorruptData(f"{self.name}.{field.name}: cannot parse {text!r}") from exc
+            raise self._unparsable(field, text) from exc
+
+    def _unparsable(self, field: FieldInfo, text: bytes) -> CorruptData:
+        return CorruptData(f"{self.name}.{field.name}: cannot parse {text!r}")
 
     def select(self, names: Iterable[str]) -> tuple[FieldInfo, ...]:
         """The fields named in a ``fields=`` argument."""
@@ -459,6 +475,8 @@ def compile_meta(
         by_raw_name={f.raw_name: f for f in fields},
         key_prefix=f"{key_name}:",
         marker_prefix=f"{key_name}:not-found:",
+        str_key=[(f.codec.category, f.codec.optional) for f in by_kind[FieldKind.KEY]]
+        == [(Category.STR, False)],
     )
 
 
