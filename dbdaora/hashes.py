@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from dbdaora.backends.base import is_lease
+from dbdaora.backends.base import UNASKED, is_lease
 from dbdaora.cache import NOT_FOUND, NOTHING, WHOLE
 from dbdaora.exceptions import BackendError, EntityNotFoundError, RedisUnavailableError
 from dbdaora.manager import M, Manager, lease_token, logger
@@ -80,9 +80,15 @@ class HashManager(Manager[M]):
         redis_up = True
         key = meta.redis_key(name)
         memory = session.memory
+        # A whole read that misses takes the fill lease in the same round trip.
+        token: bytes | None = None
+        before: bytes | None = None
+        marker = meta.marker_key(name)
+        raw: Any = None
         try:
             if selected is None:
-                raw: Any = await session.redis(memory.hgetall, key)
+                token = lease_token()
+                raw, before = await session.redis(memory.hgetall_or_lease, key, marker, token)
             else:
                 raw = await session.redis(memory.hmget, key, [f.raw_name for f in selected])
             try:
@@ -98,9 +104,12 @@ class HashManager(Manager[M]):
             stats.redis_hits += 1
         else:
             stats.misses += 1
-            found = (await self._load([name], redis_up))[0]
-            if found is not None and selected is not None:
-                found = meta.project(found, selected, key_parts)
+            if token is not None and redis_up and not raw and before != UNASKED:
+                found = await self._read_leased(name, marker, before, token)
+            else:
+                found = (await self._load([name], redis_up))[0]
+                if found is not None and selected is not None:
+                    found = meta.project(found, selected, key_parts)
         if cache is not None:
             await cache.remember(
                 meta.model, name, variant, NOT_FOUND if found is None else meta.copy(found)
@@ -258,7 +267,7 @@ class HashManager(Manager[M]):
         return await self.session.coalesce(self.meta.model, names, read)
 
     async def _read_fallback(self, names: list[str]) -> list[Any]:
-        """The fallback alone, for a request that already found Redis unavailable."""
+        """The fallback alone, nothing filled: Redis is down, or another reader holds the lease."""
         session = self.session
         session.stats_for(self.meta).fallback_reads += len(names)
         entities: list[Any] = await session.durable(session.fallback.get_many, self.meta, names)
@@ -271,14 +280,49 @@ class HashManager(Manager[M]):
         unreachable, the fallback answers and nothing is filled.
         """
         meta, session = self.meta, self.session
-        memory = session.memory
         token = lease_token()
         markers = [meta.marker_key(name) for name in names]
         try:
-            before: list[bytes | None] = await session.redis(memory.lease, markers, token)
+            before: list[bytes | None] = await session.redis(session.memory.lease, markers, token)
         except RedisUnavailableError:
             session.stats_for(meta).errors += 1
             return await self._read_fallback(names)
+        return await self._fill_through(names, markers, before, token)
+
+    async def _read_leased(
+        self, name: str, marker: bytes, before: bytes | None, token: bytes
+    ) -> Any:
+        """The entity for a get whose first round trip missed and answered the lease.
+
+        The lease holder's read and fill is one others may join; a not-found
+        marker answers None; readers behind another's lease read the fallback
+        without filling, sharing any read under way.
+        """
+        session, model = self.session, self.meta.model
+        if before is None:
+
+            async def read_and_fill(names: list[str]) -> list[Any]:
+                return await self._fill_through(names, [marker], [None], token)
+
+            return (await session.lead(model, [name], read_and_fill))[0]
+        if not is_lease(before):
+            return None
+        return (await session.coalesce(model, [name], self._read_fallback))[0]
+
+    async def _fill_through(
+        self,
+        names: Sequence[str],
+        markers: Sequence[bytes],
+        before: Sequence[bytes | None],
+        token: bytes,
+    ) -> list[Any]:
+        """Fallback reads for the names whose marker ``before`` a lease allowed; the fills.
+
+        ``before`` holds each marker's value before ``token`` was offered: None
+        where this reader took the lease, a lease where another reader holds it.
+        """
+        meta, session = self.meta, self.session
+        memory = session.memory
         leased = [value is None for value in before]
         results: list[Any] = [None] * len(names)
         to_read = [i for i, value in enumerate(before) if value is None or is_lease(value)]

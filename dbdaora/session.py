@@ -278,6 +278,21 @@ class Session:
         pending = [self._flights[(kind, name)] for name in names]
         return [(await asyncio.shield(task))[index] for task, index in pending]
 
+    async def lead(
+        self,
+        kind: Hashable,
+        names: Sequence[str],
+        read: Callable[[list[str]], Awaitable[list[Any]]],
+    ) -> list[Any]:
+        """``read(names)`` as a read others may join; alone if one of them is under way.
+
+        For a reader whose read must start after something it just did (a fill
+        lease taken): a read already under way may be older than that.
+        """
+        if any((kind, name) in self._flights for name in names):
+            return await read(list(names))
+        return await self.coalesce(kind, names, read)
+
     def _land(self, task: asyncio.Future[list[Any]], kind: Hashable, names: list[str]) -> None:
         for name in names:
             if self._flights.get((kind, name), (None,))[0] is task:

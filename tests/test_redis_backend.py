@@ -68,3 +68,48 @@ async def test_memory_store_down_fails_like_a_lost_connection() -> None:
     with pytest.raises(BackendError, match=r"connection lost \(memory://\)") as error:
         await store.hgetall(b"person:a")
     assert isinstance(error.value.__cause__, ConnectionError)
+
+
+def _calls(client: redis.Redis) -> dict[str, int]:
+    return {name: stats["calls"] for name, stats in client.info("commandstats").items()}
+
+
+async def test_a_lone_read_through_is_two_round_trips(
+    redis_proc: RedisServer, raw_redis: redis.Redis
+) -> None:
+    """A get alone takes the fill lease with its read: then only the fill follows."""
+    fallback = DictFallback()
+    await fallback.put_many(Person._meta, ["a"], [Person(id="a", name="A", age=3)])
+    async with Session(memory=redis_proc.url, fallback=fallback) as session:
+        people = Person.objects.using(session)
+        await people.exists("warm-up")  # opens the connection, loads nothing
+        raw_redis.config_resetstat()
+        assert (await people.get("a")).age == 3
+        calls = _calls(raw_redis)  # counts commands scripts run, too
+        # EVALSHA twice (read-or-lease, fill), plus SCRIPT LOAD for each on a new server;
+        # the one HGETALL and the one SET (the lease) ran inside the first.
+        assert calls["cmdstat_evalsha"] == 2 + calls.get("cmdstat_script|load", 0)
+        assert calls["cmdstat_hgetall"] == 1
+        assert calls["cmdstat_set"] == 1
+        assert raw_redis.hget("person:a", "name") == b"A"
+        assert raw_redis.exists("person:not-found:a") == 0
+
+
+async def test_gets_batched_together_lease_their_misses_in_one_more_trip(
+    redis_proc: RedisServer, raw_redis: redis.Redis
+) -> None:
+    """Gathered gets read with HGETALL; the misses' leases go out together afterwards."""
+    fallback = DictFallback()
+    ids = [f"m{i}" for i in range(10)]
+    await fallback.put_many(Person._meta, ids, [Person(id=i, name=i) for i in ids])
+    async with Session(memory=redis_proc.url, fallback=fallback) as session:
+        people = Person.objects.using(session)
+        raw_redis.config_resetstat()
+        found = await asyncio.gather(*(people.get(i) for i in ids))
+        assert [p.id for p in found] == ids
+        calls = _calls(raw_redis)
+        assert calls["cmdstat_hgetall"] == 10
+        assert calls["cmdstat_set"] == 10  # the leases, SET NX GET
+        # Scripts only for the fills (one per entity), none for the reads.
+        assert calls["cmdstat_evalsha"] == 10 + calls.get("cmdstat_script|load", 0)
+        assert all(raw_redis.hget(f"person:{i}", "name") == i.encode() for i in ids)

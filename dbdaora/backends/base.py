@@ -25,6 +25,7 @@ Members = Sequence[tuple[str, float]]
 Pairs = list[tuple[bytes, float]]
 
 NOT_FOUND = b"1"
+UNASKED = b""  # hgetall_or_lease's answer for a marker it did not ask about
 LEASE_PREFIX = b"lease:"
 LEASE_SECONDS = 5
 
@@ -55,6 +56,20 @@ class MemoryStore(Protocol):
 
     async def lease(self, markers: Sequence[bytes], token: bytes) -> list[bytes | None]:
         """Set each marker to ``token`` where it is absent; return the values before."""
+        ...
+
+    async def hgetall_or_lease(
+        self, key: bytes, marker: bytes, token: bytes
+    ) -> tuple[dict[bytes, bytes], bytes | None]:
+        """A whole hash, or on a miss what ``lease`` answers for its marker, in one call.
+
+        A hit is ``(hash, None)``; a miss is ``({}, before)``, where ``before`` is
+        the marker's value before the call: None when the call set it to
+        ``token``, so that the caller holds the fill lease. This is the get's first
+        round trip (Redis runs it as one script), so that a read-through needs
+        only the fallback read and the fill after it. A store may read the hash
+        alone and answer a miss with ``UNASKED``; the caller then takes the lease.
+        """
         ...
 
     async def fill_hashes(
@@ -164,3 +179,14 @@ class FallbackStore(Protocol):
     async def create_all(self, metas: Sequence[ModelMeta]) -> None:
         """Create what these models need where the store has a schema (SQL tables)."""
         ...
+
+
+async def hgetall_then_lease(
+    store: MemoryStore, key: bytes, marker: bytes, token: bytes
+) -> tuple[dict[bytes, bytes], bytes | None]:
+    """``hgetall_or_lease`` as two calls, for a store that cannot make it one."""
+    found = await store.hgetall(key)
+    if found:
+        return found, None
+    (before,) = await store.lease([marker], token)
+    return {}, before

@@ -67,7 +67,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException
 
-from dbdaora.backends.base import NOT_FOUND, HashValue, Members
+from dbdaora.backends.base import NOT_FOUND, HashValue, Members, hgetall_then_lease
 from dbdaora.backends.pipelining import AutoPipeline, Direct, Operation, Transport
 from dbdaora.backends.redis import RedisStore, Script, flat_hash, flat_members
 from dbdaora.exceptions import ConfigurationError
@@ -222,6 +222,12 @@ class ClusterStore(RedisStore):
         except self.DRIVER_ERRORS as exc:
             raise self._failed(exc) from exc
         self._mapped = client
+
+    async def hgetall_or_lease(
+        self, key: bytes, marker: bytes, token: bytes
+    ) -> tuple[dict[bytes, bytes], bytes | None]:
+        # K and M hash to different slots: no script holds both.
+        return await hgetall_then_lease(self, key, marker, token)
 
     def _script(self, script: Script, keys: list[bytes], args: list[Any]) -> Operation:
         # Cluster pipelines refuse EVALSHA (a node may never have seen the script);

@@ -12,7 +12,14 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dbdaora.backends import zset
-from dbdaora.backends.base import LEASE_SECONDS, NOT_FOUND, HashValue, Members, Pairs
+from dbdaora.backends.base import (
+    LEASE_SECONDS,
+    NOT_FOUND,
+    HashValue,
+    Members,
+    Pairs,
+    hgetall_then_lease,
+)
 from dbdaora.exceptions import BackendError
 
 if TYPE_CHECKING:
@@ -135,6 +142,11 @@ class MemoryStore:
                 self._set(marker, token, LEASE_SECONDS)
             before.append(value if isinstance(value, bytes) or value is None else NOT_FOUND)
         return before
+
+    async def hgetall_or_lease(
+        self, key: bytes, marker: bytes, token: bytes
+    ) -> tuple[dict[bytes, bytes], bytes | None]:
+        return await hgetall_then_lease(self, key, marker, token)
 
     def _holds(self, marker: bytes, token: bytes) -> bool:
         return self._get(marker) == token

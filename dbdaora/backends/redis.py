@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-from collections.abc import AsyncGenerator, Coroutine, Sequence
-from typing import Any, ClassVar
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
+from typing import Any, ClassVar, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.connection import parse_url
@@ -25,11 +25,13 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
 from dbdaora.backends import mask_url
-from dbdaora.backends.base import LEASE_SECONDS, HashValue, Members, Pairs
+from dbdaora.backends.base import LEASE_SECONDS, UNASKED, HashValue, Members, Pairs
 from dbdaora.backends.loops import close_with_loop
 from dbdaora.backends.multiplex import Multiplexer
-from dbdaora.backends.pipelining import Direct, Operation, Transport
+from dbdaora.backends.pipelining import Direct, Operation, Transport, alone
 from dbdaora.exceptions import BackendError, ConfigurationError
+
+T = TypeVar("T")
 
 # Seconds a connection owing replies may hear nothing before it is replaced;
 # a URL's or the options' socket_timeout wins.
@@ -54,6 +56,16 @@ for i = 4, #ARGV, 1000 do
 end
 if ARGV[2] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 return 1
+""")
+
+# ARGV: token, lease seconds. The hash (an even count of items), or on a miss the
+# marker's value before as a list of one, or an empty list when the lease was taken.
+HGETALL_OR_LEASE = Script("""
+local found = redis.call('HGETALL', KEYS[1])
+if #found > 0 then return found end
+local before = redis.call('SET', KEYS[2], ARGV[1], 'NX', 'GET', 'EX', ARGV[2])
+if before then return {before} end
+return {}
 """)
 
 # ARGV: token, ttl (0 = none)
@@ -218,13 +230,17 @@ class RedisStore:
         self, script: Script, calls: Sequence[tuple[list[bytes], list[Any]]]
     ) -> list[Any]:
         operations = [self._script(script, keys, args) for keys, args in calls]
+        return await self._loading(script, lambda: self._run_all(operations))
+
+    async def _loading(self, script: Script, send: Callable[[], Awaitable[T]]) -> T:
+        """``send()``, once more after loading ``script`` if the server did not have it."""
         try:
-            return await self._run_all(operations)
+            return await send()
         except BackendError as exc:
             if not isinstance(exc.__cause__, NoScriptError):
                 raise
             await self._run(lambda target: target.script_load(script.source))
-            return await self._run_all(operations)
+            return await send()
 
     async def close(self) -> None:
         closer, self._closer, self._current = self._closer, None, None
@@ -247,6 +263,22 @@ class RedisStore:
         return await self._run_all(
             [functools.partial(_hmget, key=key, fields=fields) for key in keys]
         )
+
+    async def hgetall_or_lease(
+        self, key: bytes, marker: bytes, token: bytes
+    ) -> tuple[dict[bytes, bytes], bytes | None]:
+        if self.autopipeline and not alone(asyncio.get_running_loop()):
+            # Batched with other callers, a get shares its round trip, and the plain
+            # HGETALL costs Redis a sixth of the script (0.9 µs against 5.8 µs a call
+            # in INFO commandstats): under load, Redis time is what is short. A
+            # caller alone pays each round trip itself: one less on a miss is worth it.
+            return await self._run(lambda target: target.hgetall(key)), UNASKED
+        operation = self._script(HGETALL_OR_LEASE, [key, marker], [token, LEASE_SECONDS])
+        reply: list[bytes] = await self._loading(HGETALL_OR_LEASE, lambda: self._run(operation))
+        if len(reply) == 1:
+            return {}, reply[0]
+        items = iter(reply)
+        return dict(zip(items, items, strict=True)), None
 
     async def exists(self, key: bytes) -> bool:
         return bool(await self._run(lambda target: target.exists(key)))
