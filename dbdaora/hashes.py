@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from dbdaora.backends.base import UNASKED, is_lease
+from dbdaora.backends.base import is_lease
 from dbdaora.cache import NOT_FOUND, NOTHING, WHOLE
 from dbdaora.exceptions import BackendError, EntityNotFoundError, RedisUnavailableError
 from dbdaora.manager import M, Manager, lease_token, logger
@@ -80,17 +80,20 @@ class HashManager(Manager[M]):
         redis_up = True
         key = meta.redis_key(name)
         memory = session.memory
-        # A whole read that misses takes the fill lease in the same round trip.
+        # A whole read that misses may take the fill lease in the same round trip.
         token: bytes | None = None
         before: bytes | None = None
-        marker = meta.marker_key(name)
         raw: Any = None
         try:
-            if selected is None:
-                token = lease_token()
-                raw, before = await session.redis(memory.hgetall_or_lease, key, marker, token)
-            else:
+            if selected is not None:
                 raw = await session.redis(memory.hmget, key, [f.raw_name for f in selected])
+            elif memory.leases_on_read():
+                token = lease_token()
+                raw, before = await session.redis(
+                    memory.hgetall_or_lease, key, meta.marker_key(name), token
+                )
+            else:
+                raw = await session.redis(memory.hgetall, key)
             try:
                 found = self._decode(raw, key_parts, selected)
             except CorruptData as exc:
@@ -104,8 +107,8 @@ class HashManager(Manager[M]):
             stats.redis_hits += 1
         else:
             stats.misses += 1
-            if token is not None and redis_up and not raw and before != UNASKED:
-                found = await self._read_leased(name, marker, before, token)
+            if token is not None and redis_up and not raw:
+                found = await self._read_leased(name, before, token)
             else:
                 found = (await self._load([name], redis_up))[0]
                 if found is not None and selected is not None:
@@ -289,9 +292,7 @@ class HashManager(Manager[M]):
             return await self._read_fallback(names)
         return await self._fill_through(names, markers, before, token)
 
-    async def _read_leased(
-        self, name: str, marker: bytes, before: bytes | None, token: bytes
-    ) -> Any:
+    async def _read_leased(self, name: str, before: bytes | None, token: bytes) -> Any:
         """The entity for a get whose first round trip missed and answered the lease.
 
         The lease holder's read and fill is one others may join; a not-found
@@ -302,7 +303,7 @@ class HashManager(Manager[M]):
         if before is None:
 
             async def read_and_fill(names: list[str]) -> list[Any]:
-                return await self._fill_through(names, [marker], [None], token)
+                return await self._fill_through(names, [self.meta.marker_key(name)], [None], token)
 
             return (await session.lead(model, [name], read_and_fill))[0]
         if not is_lease(before):

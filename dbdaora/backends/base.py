@@ -25,7 +25,6 @@ Members = Sequence[tuple[str, float]]
 Pairs = list[tuple[bytes, float]]
 
 NOT_FOUND = b"1"
-UNASKED = b""  # hgetall_or_lease's answer for a marker it did not ask about
 LEASE_PREFIX = b"lease:"
 LEASE_SECONDS = 5
 
@@ -67,8 +66,16 @@ class MemoryStore(Protocol):
         the marker's value before the call: None when the call set it to
         ``token``, so that the caller holds the fill lease. This is the get's first
         round trip (Redis runs it as one script), so that a read-through needs
-        only the fallback read and the fill after it. A store may read the hash
-        alone and answer a miss with ``UNASKED``; the caller then takes the lease.
+        only the fallback read and the fill after it.
+        """
+        ...
+
+    def leases_on_read(self) -> bool:
+        """Whether a whole read should go through ``hgetall_or_lease`` now.
+
+        False where that call is two round trips anyway, or where batching
+        makes the plain read the better deal; the caller then reads with
+        ``hgetall`` and takes leases for its misses with ``lease``.
         """
         ...
 

@@ -223,10 +223,13 @@ class ClusterStore(RedisStore):
             raise self._failed(exc) from exc
         self._mapped = client
 
+    # K and M hash to different slots: no script holds both.
+    def leases_on_read(self) -> bool:
+        return False
+
     async def hgetall_or_lease(
         self, key: bytes, marker: bytes, token: bytes
     ) -> tuple[dict[bytes, bytes], bytes | None]:
-        # K and M hash to different slots: no script holds both.
         return await hgetall_then_lease(self, key, marker, token)
 
     def _script(self, script: Script, keys: list[bytes], args: list[Any]) -> Operation:

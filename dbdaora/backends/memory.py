@@ -143,6 +143,9 @@ class MemoryStore:
             before.append(value if isinstance(value, bytes) or value is None else NOT_FOUND)
         return before
 
+    def leases_on_read(self) -> bool:
+        return False  # every call is in-process: nothing to save
+
     async def hgetall_or_lease(
         self, key: bytes, marker: bytes, token: bytes
     ) -> tuple[dict[bytes, bytes], bytes | None]:
