@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 import redis
@@ -10,6 +11,7 @@ import redis
 from dbdaora import BackendError, Session
 from dbdaora.backends.memory import DictFallback, MemoryStore
 from dbdaora.backends.redis import RedisStore
+from tests.conftest import RawView
 from tests.models import Person, Ranking
 from tests.servers import RedisServer, free_port
 
@@ -113,3 +115,21 @@ async def test_gets_batched_together_lease_their_misses_in_one_more_trip(
         # Scripts only for the fills (one per entity), none for the reads.
         assert calls["cmdstat_evalsha"] == 10 + calls.get("cmdstat_script|load", 0)
         assert all(raw_redis.hget(f"person:{i}", "name") == i.encode() for i in ids)
+
+
+async def test_read_or_lease_answers_alike_on_every_redis_side(
+    backend: tuple[Any, RawView],
+) -> None:
+    """A hit is the hash; a miss takes the lease, and the next one sees it held."""
+    store, view = backend
+    await store.put_hashes([(b"person:a", b"person:not-found:a", {b"name": "A"})], None)
+    assert await store.hgetall_or_lease(b"person:a", b"person:not-found:a", b"lease:1") == (
+        {b"name": b"A"},
+        None,
+    )
+    assert view.get(b"person:not-found:a") is None  # a hit leaves the marker alone
+    missing = (b"person:b", b"person:not-found:b")
+    assert await store.hgetall_or_lease(*missing, b"lease:1") == ({}, None)
+    assert view.get(b"person:not-found:b") == b"lease:1"
+    assert await store.hgetall_or_lease(*missing, b"lease:2") == ({}, b"lease:1")
+    await store.close()
