@@ -13,7 +13,7 @@ import statistics
 import time
 
 from dbdaora import Field, Key, Model, Session
-from dbdaora.backends.memory import DictFallback
+from dbdaora.backends import DictFallback
 from tests.servers import redis_server
 
 ROUNDS = 7

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 
 from dbdaora import Field, Key, Model, Session
-from dbdaora.backends.memory import DictFallback
+from dbdaora.backends import DictFallback
 from tests.cluster_server import ClusterServer, redis_cluster
 from tests.servers import redis_server
 

@@ -16,8 +16,8 @@ import statistics
 import time
 
 from dbdaora import Field, Key, Model, Session
-from dbdaora.backends.datastore import DatastoreFallback
-from dbdaora.backends.memory import MemoryStore
+from dbdaora.backends import InProcessRedis
+from dbdaora.backends.fallback.datastore.store import DatastoreFallback
 from tests.datastore_server import datastore_emulator
 
 
@@ -30,7 +30,7 @@ class Item(Model):
 
 async def _timed(fallback: DatastoreFallback, ids: list[str], batched: bool) -> float:
     """Seconds to read every id through a fresh, empty Redis side."""
-    async with Session(memory=MemoryStore(), fallback=fallback) as session:
+    async with Session(memory=InProcessRedis(), fallback=fallback) as session:
         items = Item.objects.using(session)
         started = time.perf_counter()
         if batched:

@@ -99,7 +99,7 @@ from typing import Any
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from dbdaora import Field, Key, Model, Score, Session, SortedMember
-from dbdaora.backends.memory import DictFallback
+from dbdaora.backends import DictFallback
 from tests.servers import redis_server
 
 ROUNDS = 7

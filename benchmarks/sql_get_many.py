@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from dbdaora import Field, Key, Model, Session
-from dbdaora.backends.memory import MemoryStore
-from dbdaora.backends.sql import SQLFallback
+from dbdaora.backends import InProcessRedis
+from dbdaora.backends.fallback.sql.store import SQLFallback
 
 ROUNDS = 30
 COUNT = 100
@@ -36,12 +36,12 @@ async def measure(fallback: SQLFallback) -> tuple[float, float]:
     )
     batched, single = [], []
     for _ in range(ROUNDS):
-        readers = Reader.objects.using(Session(memory=MemoryStore(), fallback=fallback))
+        readers = Reader.objects.using(Session(memory=InProcessRedis(), fallback=fallback))
         started = time.perf_counter()
         assert len(await readers.get_many(ids)) == COUNT
         batched.append(time.perf_counter() - started)
 
-        readers = Reader.objects.using(Session(memory=MemoryStore(), fallback=fallback))
+        readers = Reader.objects.using(Session(memory=InProcessRedis(), fallback=fallback))
         started = time.perf_counter()
         for entity_id in ids:
             await readers.get(entity_id)

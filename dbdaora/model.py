@@ -1,14 +1,23 @@
-"""``Model``: declare a class once, read and write it through ``Model.objects``."""
+"""``Model``: declare a class once, read and write it through ``Model.objects``.
+
+The metaclass only asks ``dbdaora.meta`` to compile the declaration and turns
+the class into an attrs class whose constructor checks every value;
+``objects`` hands out the manager of the model's data type.
+"""
 
 from __future__ import annotations
 
 import typing
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from dbdaora.exceptions import ConfigurationError
-from dbdaora.fields import Field, Key, Score, SortedMember
-from dbdaora.manager import Manager
-from dbdaora.meta import ModelMeta, StoreKind, build_meta
+import attrs
+
+from dbdaora.exceptions import ConfigurationError, ValidationError
+from dbdaora.fields import Codec, Field, Key, Score, SortedMember
+from dbdaora.fields.spec import NO_DEFAULT
+from dbdaora.managers import Manager, manager_class
+from dbdaora.meta import ModelMeta, compile_meta, declared_fields, register
 
 
 @typing.dataclass_transform(
@@ -29,7 +38,7 @@ class ModelType(type):
                     f"{name}: a model cannot subclass another model; declare its fields itself",
                     model=name,
                 )
-            cls._meta = build_meta(cls, namespace, options)  # type: ignore[attr-defined] # set here, declared on Model
+            cls._meta = _build(cls, namespace, options)  # type: ignore[attr-defined] # set here, declared on Model
         return cls
 
 
@@ -49,19 +58,52 @@ class Objects:
             meta: ModelMeta | None = vars(owner).get("_meta")
             if meta is None:
                 raise AttributeError(f"{owner.__name__} declares no model; subclass it")
-            manager = _manager_class(meta)(meta)
+            manager = manager_class(meta)(meta)
             self._managers[owner] = manager
         return manager
 
 
-def _manager_class(meta: ModelMeta) -> type[Manager[Any]]:
-    if meta.kind is StoreKind.SORTED_SET:
-        from dbdaora.sorted_sets import SortedSetManager
+def _converter(model: str, field: str, codec: Codec) -> Callable[[Any], Any]:
+    check, normalize, optional = codec.check, codec.normalize, codec.optional
+    expected = codec.type_name + (" or None" if optional else "")
 
-        return SortedSetManager
-    from dbdaora.hashes import HashManager
+    def convert(value: Any) -> Any:
+        if value is None:
+            if optional:
+                return None
+        elif check(value):
+            return normalize(value) if normalize is not None else value
+        raise ValidationError(
+            f"{model}.{field}: expected {expected}, got {value!r}",
+            model=model,
+            field=field,
+            value=value,
+        )
 
-    return HashManager
+    return convert
+
+
+def _build(cls: type, namespace: Mapping[str, Any], options: type | None) -> ModelMeta:
+    """Check a model declaration, compile its metadata, turn the class into an attrs class.
+
+    Raises:
+        ConfigurationError: the declaration is wrong; the message names the model.
+    """
+    given = {k: v for k, v in vars(options).items() if not k.startswith("__")} if options else {}
+    meta = compile_meta(cls, declared_fields(cls, namespace), given)
+    attributes: dict[str, Any] = {}
+    for field in meta.fields:
+        default: Any = attrs.NOTHING if field.default is NO_DEFAULT else field.default
+        if field.factory is not None:
+            default = attrs.Factory(field.factory)
+        attributes[field.name] = attrs.field(
+            default=default, converter=_converter(meta.name, field.name, field.codec), kw_only=True
+        )
+        if field.name in cls.__dict__:
+            delattr(cls, field.name)
+    attrs.define(cls, these=attributes, slots=False, eq=True, order=False, repr=True)
+    register(meta)
+    return meta
 
 
 class Model(metaclass=ModelType):

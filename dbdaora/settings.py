@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 import attrs
 
-from dbdaora.cache import Policy
 from dbdaora.exceptions import ConfigurationError
-from dbdaora.meta import is_positive_int
+from dbdaora.validators import is_positive_int, is_positive_number
 
 ENVIRONMENT_VARIABLE = "DBDAORA_SETTINGS"
+
+Policy = Literal["lru", "lfu"]
 
 
 def _check_expire_time(instance: Any, attribute: Any, value: Any) -> None:
@@ -29,10 +31,6 @@ def _check_expire_time(instance: Any, attribute: Any, value: Any) -> None:
 def _check_url(instance: Any, attribute: Any, value: Any) -> None:
     if not isinstance(value, str) or "://" not in value:
         raise ConfigurationError(f"{attribute.name} must be a URL, got {value!r}")
-
-
-def _is_positive_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 def _options(name: str, cls: type[Any], given: Any) -> Any:
@@ -65,7 +63,7 @@ class CacheOptions:
     ttl: float | None = attrs.field(
         default=5.0,
         validator=_positive(
-            lambda value: value is None or _is_positive_number(value), "a positive number"
+            lambda value: value is None or is_positive_number(value), "a positive number"
         ),
     )
     max_size: int = attrs.field(
@@ -82,7 +80,7 @@ class BreakerOptions:
 
     fail_max: int = attrs.field(default=5, validator=_positive(is_positive_int, "a positive int"))
     reset_timeout: float = attrs.field(
-        default=30.0, validator=_positive(_is_positive_number, "a positive number")
+        default=30.0, validator=_positive(is_positive_number, "a positive number")
     )
 
 
@@ -97,7 +95,7 @@ def _breaker_options(value: Any) -> BreakerOptions | None:
 
 
 def _check_timeout(instance: Any, attribute: Any, value: Any) -> None:
-    if value is not None and not _is_positive_number(value):
+    if value is not None and not is_positive_number(value):
         raise ConfigurationError(f"memory_timeout must be a positive number or None, got {value!r}")
 
 
@@ -127,6 +125,21 @@ class Settings:
 _NAMES = {field.name.upper(): field.name for field in attrs.fields(Settings)}
 _overrides: dict[str, Any] = {}
 _current: Settings | None = None
+# Called whenever the settings change: what was built from the old ones (the
+# default session) forgets it. This module imports nothing that subscribes.
+_on_change: list[Callable[[], None]] = []
+
+
+def on_change(callback: Callable[[], None]) -> None:
+    """Have ``callback()`` called each time ``configure`` or ``reset`` changes the settings."""
+    _on_change.append(callback)
+
+
+def _changed() -> None:
+    global _current
+    _current = None
+    for callback in _on_change:
+        callback()
 
 
 def _from_module() -> dict[str, Any]:
@@ -156,7 +169,6 @@ def configure(**options: Any) -> None:
     Raises:
         ConfigurationError: an unknown option or a bad value.
     """
-    global _current
     unknown = set(options) - set(_NAMES.values())
     if unknown:
         raise ConfigurationError(
@@ -164,17 +176,10 @@ def configure(**options: Any) -> None:
         )
     Settings(**{**_from_module(), **_overrides, **options})
     _overrides.update(options)
-    _current = None
-    from dbdaora import session
-
-    session.reset_default()
+    _changed()
 
 
 def reset() -> None:
     """Forget everything ``configure`` set (tests use it between cases)."""
-    global _current
     _overrides.clear()
-    _current = None
-    from dbdaora import session
-
-    session.reset_default()
+    _changed()

@@ -7,7 +7,7 @@ and a fallback record, as PersonRepository writes it.
 import asyncio
 
 from dbdaora import Field, Key, Model, Session
-from dbdaora.backends.memory import DictFallback, MemoryStore
+from dbdaora.backends import DictFallback, InProcessRedis
 
 
 class Person(Model):
@@ -24,7 +24,7 @@ def make_person(name: str, age: int) -> Person:
 
 
 async def main() -> None:
-    people = Person.objects.using(Session(memory=MemoryStore(), fallback=DictFallback()))
+    people = Person.objects.using(Session(memory=InProcessRedis(), fallback=DictFallback()))
     person = make_person("John Doe", 33)
     await people.add(person)
     print(await people.get(person.id))

@@ -7,7 +7,7 @@ the session answers from the fallback.
 import asyncio
 
 from dbdaora import Field, Key, Model, Session
-from dbdaora.backends.memory import DictFallback, MemoryStore
+from dbdaora.backends import DictFallback, InProcessRedis
 
 
 class Person(Model):
@@ -25,7 +25,7 @@ def make_person(name: str, age: int) -> Person:
 
 async def main() -> None:
     session = Session(
-        memory=MemoryStore(),
+        memory=InProcessRedis(),
         fallback=DictFallback(),
         cache={"ttl": 60, "max_size": 1000},
         breaker={"fail_max": 5, "reset_timeout": 30},

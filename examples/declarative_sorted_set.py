@@ -8,7 +8,7 @@ whole set, as PlaylistRepository.add does, into the same sorted set
 import asyncio
 
 from dbdaora import Key, Model, Score, Session, SortedMember
-from dbdaora.backends.memory import DictFallback, MemoryStore
+from dbdaora.backends import DictFallback, InProcessRedis
 
 
 class Playlist(Model):
@@ -21,7 +21,7 @@ class Playlist(Model):
 
 
 async def main() -> None:
-    playlists = Playlist.objects.using(Session(memory=MemoryStore(), fallback=DictFallback()))
+    playlists = Playlist.objects.using(Session(memory=InProcessRedis(), fallback=DictFallback()))
     await playlists.replace("my_plalist", members=[("m1", 1), ("m2", 2), ("m3", 3)])
     print([entry.music for entry in await playlists.get("my_plalist")])
 

@@ -11,7 +11,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from dbdaora import Session, settings
-from dbdaora.backends.memory import DictFallback, MemoryStore
+from dbdaora.backends import DictFallback, InProcessRedis
 from tests.cluster_server import ClusterServer, redis_cluster
 from tests.datastore_server import EMULATOR, DatastoreEmulator, datastore_emulator
 from tests.servers import PostgresServer, RedisServer, postgres_server, redis_server
@@ -96,14 +96,14 @@ class RawView:
 @pytest.fixture
 def memory_store() -> tuple[Any, RawView]:
     """memory:// on the Redis side, with a view of what it holds."""
-    store = MemoryStore()
+    store = InProcessRedis()
     return store, RawView(store, None)
 
 
 @pytest.fixture
 def redis_store(redis_proc: RedisServer, raw_redis: redis.Redis) -> tuple[Any, RawView]:
     """redis:// on the private server, with a plain redis-py view of it."""
-    from dbdaora.backends.redis import RedisStore
+    from dbdaora.backends.redis.single import RedisStore
 
     return RedisStore(redis_proc.url), RawView(None, raw_redis)
 
@@ -128,7 +128,7 @@ def raw_cluster(cluster_proc: ClusterServer) -> Iterator[RedisCluster]:
 @pytest.fixture
 def cluster_store(cluster_proc: ClusterServer, raw_cluster: RedisCluster) -> tuple[Any, RawView]:
     """redis+cluster:// on the private cluster, with a plain redis-py view of it."""
-    from dbdaora.backends.cluster import ClusterStore
+    from dbdaora.backends.redis.cluster import ClusterStore
 
     return ClusterStore(cluster_proc.url), RawView(None, raw_cluster)
 
@@ -150,7 +150,7 @@ def datastore_proc() -> Iterator[DatastoreEmulator]:
 @pytest.fixture
 def datastore_fallback(datastore_proc: DatastoreEmulator) -> Any:
     """datastore:// on the emulator, wiped first; the session using it closes it."""
-    from dbdaora.backends.datastore import DatastoreFallback
+    from dbdaora.backends.fallback.datastore.store import DatastoreFallback
 
     datastore_proc.reset()
     # A generous timeout: a busy machine slows the emulator; outages are tested apart.
@@ -179,7 +179,7 @@ def postgres_url(postgres_proc: PostgresServer) -> Iterator[str]:
 @pytest.fixture
 def postgres_fallback(postgres_url: str) -> Any:
     """postgresql+asyncpg:// on a fresh database of the private server."""
-    from dbdaora.backends.sql import SQLFallback
+    from dbdaora.backends.fallback.sql.store import SQLFallback
 
     return SQLFallback(postgres_url)
 
@@ -187,7 +187,7 @@ def postgres_fallback(postgres_url: str) -> Any:
 @pytest.fixture
 def sqlite_fallback(tmp_path: Path) -> Any:
     """sqlite+aiosqlite:// on a fresh file."""
-    from dbdaora.backends.sql import SQLFallback
+    from dbdaora.backends.fallback.sql.store import SQLFallback
 
     return SQLFallback(f"sqlite+aiosqlite:///{tmp_path / 'fallback.db'}")
 

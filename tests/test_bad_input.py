@@ -7,14 +7,14 @@ from typing import Any
 import pytest
 
 from dbdaora import Session, ValidationError
-from dbdaora.backends.memory import DictFallback, MemoryStore
+from dbdaora.backends import DictFallback, InProcessRedis
 from tests.models import Follow, Person, Ranking
 
 
 @pytest.fixture
 def down_session() -> Session:
     """A session whose Redis side fails every call: any I/O would raise BackendError."""
-    store = MemoryStore()
+    store = InProcessRedis()
     store.down = True
     return Session(memory=store, fallback=DictFallback())
 

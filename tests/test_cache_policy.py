@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dbdaora.cache import BoundedMemoryCache
+from dbdaora.session.cache import BoundedMemoryCache
 
 
 class Clock:

@@ -15,11 +15,10 @@ import pytest
 from redis.cluster import RedisCluster
 
 from dbdaora import ConfigurationError, EntityNotFoundError, Session
-from dbdaora.backends import cluster as cluster_backend
-from dbdaora.backends import mask_url, open_memory
-from dbdaora.backends.cluster import ClusterStore, parse_cluster_url
-from dbdaora.backends.memory import DictFallback
-from dbdaora.backends.redis import Script
+from dbdaora.backends import DictFallback, mask_url, open_redis_side
+from dbdaora.backends.redis import cluster as cluster_backend
+from dbdaora.backends.redis.cluster import ClusterStore, parse_cluster_url
+from dbdaora.backends.redis.single import Script
 from tests.cluster_server import ClusterServer
 from tests.models import Person, Ranking
 
@@ -37,7 +36,7 @@ def test_url_lists_nodes_password_and_options() -> None:
 def test_cluster_url_is_masked_and_opened_by_scheme() -> None:
     """redis+cluster:// opens a ClusterStore whose URL hides the password."""
     url = "redis+cluster://:s3cret@127.0.0.1:7000,127.0.0.1:7001/0"
-    store = open_memory(url)
+    store = open_redis_side(url)
     assert isinstance(store, ClusterStore)
     assert store.url == mask_url(url) == "redis+cluster://:***@127.0.0.1:7000,127.0.0.1:7001/0"
 

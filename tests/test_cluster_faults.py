@@ -22,8 +22,8 @@ import redis
 from redis.exceptions import ClusterDownError
 
 from dbdaora import BackendError, Session
-from dbdaora.backends.cluster import RETRIES, ClusterStore
-from dbdaora.backends.memory import DictFallback
+from dbdaora.backends import DictFallback
+from dbdaora.backends.redis.cluster import RETRIES, ClusterStore
 from tests.cluster_server import FAST_FAILURE, ClusterServer, NodeServer, redis_cluster
 from tests.models import Person
 

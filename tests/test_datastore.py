@@ -26,8 +26,8 @@ from dbdaora import (
     Session,
     ValidationError,
 )
-from dbdaora.backends.datastore import DatastoreFallback
-from dbdaora.backends.memory import MemoryStore
+from dbdaora.backends import InProcessRedis
+from dbdaora.backends.fallback.datastore.store import DatastoreFallback
 from tests.datastore_server import DatastoreEmulator, datastore_emulator
 from tests.models import Follow, Person, Profile, Ranking, Top
 
@@ -76,7 +76,7 @@ async def store(emulator: DatastoreEmulator) -> AsyncIterator[DatastoreFallback]
 
 @pytest.fixture
 async def session(store: DatastoreFallback) -> AsyncIterator[Session]:
-    async with Session(memory=MemoryStore(), fallback=store) as s:
+    async with Session(memory=InProcessRedis(), fallback=store) as s:
         yield s
 
 
@@ -202,7 +202,7 @@ async def test_round_trip_of_every_type(session: Session) -> None:
     profiles = Profile.objects.using(session)
     entity = _profile(seen=datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC))
     await profiles.add(entity, _profile(id=8, nick=None, address=None))
-    session.memory = MemoryStore()
+    session.memory = InProcessRedis()
     assert await profiles.get_many([7, 8]) == [entity, _profile(id=8, nick=None, address=None)]
 
 
@@ -348,7 +348,7 @@ async def test_emulator_down_mid_run(private_emulator: DatastoreEmulator) -> Non
 
     The failures open the fallback's circuit breaker; reads still come from Redis.
     """
-    memory = MemoryStore()
+    memory = InProcessRedis()
     fallback = DatastoreFallback(private_emulator.url("outage", timeout=2))
     async with Session(memory=memory, fallback=fallback) as session:
         people, rankings = Person.objects.using(session), Ranking.objects.using(session)

@@ -213,7 +213,7 @@ async def test_optional_none_is_absent(session: Session, raw: RawView) -> None:
 
 async def test_expire_time_none_sets_no_ttl(backend: tuple[object, RawView]) -> None:
     """expire_time=None writes keys without expiry."""
-    from dbdaora.backends.memory import DictFallback
+    from dbdaora.backends import DictFallback
 
     store, raw = backend
     async with Session(memory=store, fallback=DictFallback(), expire_time=None) as session:  # type: ignore[arg-type]

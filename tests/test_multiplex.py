@@ -16,7 +16,7 @@ import redis
 import redis.asyncio
 
 from dbdaora import BackendError
-from dbdaora.backends.redis import RedisStore
+from dbdaora.backends.redis.single import RedisStore
 from tests.servers import RedisServer, redis_server
 
 # (name, args, kwargs) of every command method the store sends through the connection.

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from dbdaora import Session
-from dbdaora.backends.memory import DictFallback
+from dbdaora.backends import DictFallback
 from tests.models import Person
 from tests.servers import RedisServer, redis_server
 

@@ -9,8 +9,8 @@ import pytest
 import redis
 
 from dbdaora import BackendError, Session
-from dbdaora.backends.memory import DictFallback
-from dbdaora.backends.redis import RedisStore
+from dbdaora.backends import DictFallback
+from dbdaora.backends.redis.single import RedisStore
 from tests.models import Person
 from tests.servers import RedisServer
 

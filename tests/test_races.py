@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dbdaora import EntityNotFoundError, Session
-from dbdaora.backends.memory import DictFallback
+from dbdaora.backends import DictFallback
 from dbdaora.meta import ModelMeta
 from tests.conftest import RawView
 from tests.models import Person, Ranking

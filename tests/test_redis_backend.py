@@ -9,8 +9,8 @@ import pytest
 import redis
 
 from dbdaora import BackendError, Session
-from dbdaora.backends.memory import DictFallback, MemoryStore
-from dbdaora.backends.redis import RedisStore
+from dbdaora.backends import DictFallback, InProcessRedis
+from dbdaora.backends.redis.single import RedisStore
 from tests.conftest import RawView
 from tests.models import Person, Ranking
 from tests.servers import RedisServer, free_port
@@ -65,7 +65,7 @@ async def test_large_sorted_set_fill(session: Session) -> None:
 
 async def test_memory_store_down_fails_like_a_lost_connection() -> None:
     """memory:// with down = True raises BackendError caused by a ConnectionError."""
-    store = MemoryStore()
+    store = InProcessRedis()
     store.down = True
     with pytest.raises(BackendError, match=r"connection lost \(memory://\)") as error:
         await store.hgetall(b"person:a")

@@ -18,7 +18,7 @@ from dbdaora import (
     ValidationError,
     configure,
 )
-from dbdaora.backends.memory import DictFallback, MemoryStore
+from dbdaora.backends import DictFallback, InProcessRedis
 from dbdaora.meta import ModelMeta
 from tests.conftest import RawView
 from tests.models import Person, Ranking
@@ -183,8 +183,8 @@ async def test_single_flight_survives_a_cancelled_caller() -> None:
     assert fallback.reads == 1
 
 
-def _down_session(**options: Any) -> tuple[Session, MemoryStore]:
-    store = MemoryStore()
+def _down_session(**options: Any) -> tuple[Session, InProcessRedis]:
+    store = InProcessRedis()
     options.setdefault("breaker", {"fail_max": 3, "reset_timeout": 0.2})
     return Session(memory=store, fallback=DictFallback(), **options), store
 
@@ -324,7 +324,7 @@ def test_bad_session_options(options: dict[str, Any], message: str) -> None:
 async def test_hung_store_is_bounded_by_memory_timeout() -> None:
     """A Redis call that never answers gives up after memory_timeout; the fallback answers."""
 
-    class Hung(MemoryStore):
+    class Hung(InProcessRedis):
         async def hgetall(self, key: bytes) -> dict[bytes, bytes]:
             await asyncio.sleep(3600)
             return {}
@@ -349,7 +349,7 @@ async def test_a_failed_fallback_batch_drops_the_redis_copies() -> None:
             await super().put_many(meta, names[:1], entities[:1])  # one commit of two landed
             raise BackendError("second commit failed", url=self.url)
 
-    store, fallback = MemoryStore(), Partial()
+    store, fallback = InProcessRedis(), Partial()
     session = Session(memory=store, fallback=fallback)
     people = Person.objects.using(session)
     await people.add(Person(id="a", name="old"), Person(id="b", name="old"))

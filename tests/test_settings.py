@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from dbdaora import ConfigurationError, Session, configure, settings
-from dbdaora.backends.memory import DictFallback, MemoryStore
-from dbdaora.backends.redis import RedisStore
+from dbdaora.backends import DictFallback, InProcessRedis
+from dbdaora.backends.redis.single import RedisStore
 from tests.models import Person
 from tests.servers import RedisServer
 
@@ -18,7 +18,7 @@ from tests.servers import RedisServer
 def test_nothing_configured_is_embedded() -> None:
     """Both sides default to memory://, with a one-hour TTL."""
     session = Session()
-    assert isinstance(session.memory, MemoryStore)
+    assert isinstance(session.memory, InProcessRedis)
     assert isinstance(session.fallback, DictFallback)
     assert session.expire_time == 3600
 

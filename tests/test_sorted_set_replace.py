@@ -1,4 +1,4 @@
-"""SortedSetManager.replace (the whole set at once, MemoryStore.put_sorted_set), over every
+"""SortedSetManager.replace (the whole set at once, InProcessRedis.put_sorted_set), over every
 contract stack, and while Redis is down."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from dbdaora import EntityNotFoundError, Session, ValidationError
-from dbdaora.backends.memory import DictFallback, MemoryStore
+from dbdaora.backends import DictFallback, InProcessRedis
 from tests.conftest import RawView
 from tests.models import Ranking, Top
 
@@ -70,7 +70,7 @@ async def test_replace_checks_before_io(session: Session, raw: RawView) -> None:
 async def test_replace_while_redis_is_down() -> None:
     """With Redis down replace writes the fallback and succeeds; once Redis answers, the
     stale set is deleted before anything is read, so the new members are served."""
-    memory, fallback = MemoryStore(), DictFallback()
+    memory, fallback = InProcessRedis(), DictFallback()
     session = Session(memory=memory, fallback=fallback, breaker=None)
     rankings = Ranking.objects.using(session)
     await rankings.add(Ranking(board="b1", player="old", points=1))

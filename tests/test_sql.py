@@ -28,8 +28,8 @@ from dbdaora import (
     SortedMember,
     ValidationError,
 )
-from dbdaora.backends.memory import MemoryStore
-from dbdaora.backends.sql import SQLFallback
+from dbdaora.backends import InProcessRedis
+from dbdaora.backends.fallback.sql.store import SQLFallback
 from tests.conftest import STACKS, RawView
 from tests.models import Address, Color, Follow, Person, Profile, Ranking
 from tests.servers import PostgresServer, RedisServer, free_port, postgres_server
@@ -352,7 +352,7 @@ async def test_unreachable_database_fails_fast_with_masked_url() -> None:
 def test_store_survives_new_event_loops(sqlite_url: str, postgres_url: str) -> None:
     """One session used from several asyncio.run calls opens an engine per loop and closes it."""
     for url in (sqlite_url, postgres_url):
-        session = Session(memory=MemoryStore(), fallback=url)
+        session = Session(memory=InProcessRedis(), fallback=url)
         people = Person.objects.using(session)
         asyncio.run(people.add(Person(id="a", name="A")))
         for _ in range(2):
@@ -389,7 +389,7 @@ async def test_postgres_stopped_mid_run(
 
     The failures open the fallback's circuit breaker, so later writes fail at once.
     """
-    from dbdaora.backends.redis import RedisStore
+    from dbdaora.backends.redis.single import RedisStore
 
     server = lone_postgres
     async with Session(memory=RedisStore(redis_proc.url), fallback=server.url) as session:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from dbdaora import EntityNotFoundError, Session
-from dbdaora.backends.memory import DictFallback
+from dbdaora.backends import DictFallback
 from tests.conftest import RawView
 from tests.models import Person, Ranking
 

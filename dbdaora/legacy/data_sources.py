@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from dbdaora.backends import mask_url, open_memory
-from dbdaora.backends.base import MemoryStore
-from dbdaora.backends.memory import DictFallback
-from dbdaora.backends.memory import MemoryStore as InProcessStore
+from dbdaora.backends.fallback.dict import DictFallback
+from dbdaora.backends.redis.inprocess import InProcessRedis
+from dbdaora.backends.redis.protocol import RedisSide
+from dbdaora.backends.urls import mask_url, open_redis_side
 from dbdaora.exceptions import ConfigurationError
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
-class DictMemoryDataSource(InProcessStore):
+class DictMemoryDataSource(InProcessRedis):
     """The Redis side in process: the ``memory://`` store (no server)."""
 
     def __init__(self) -> None:
@@ -33,7 +33,7 @@ class DictFallbackDataSource(DictFallback):
         super().__init__("memory://")
 
 
-async def make_redis_data_source(url: str) -> MemoryStore:
+async def make_redis_data_source(url: str) -> RedisSide:
     """A Redis data source on a real server (``redis://``, ``rediss://``, ``unix://``).
 
     A coroutine, as 0.27's factories were: ``functools.partial(make_redis_data_source,
@@ -47,4 +47,4 @@ async def make_redis_data_source(url: str) -> MemoryStore:
         raise ConfigurationError(
             f"{mask_url(url)!r} is not a Redis URL; schemes: {list(REDIS_SCHEMES)}"
         )
-    return open_memory(url)
+    return open_redis_side(url)

@@ -13,9 +13,9 @@ import typing
 from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
-from dbdaora.backends.base import FallbackStore, MemoryStore
+from dbdaora.backends.fallback.protocol import FallbackStore
+from dbdaora.backends.redis.protocol import RedisSide
 from dbdaora.exceptions import ConfigurationError, ValidationError
-from dbdaora.hashes import HashManager
 from dbdaora.legacy.entities import hash_meta, repository_key_name, sorted_set_meta
 from dbdaora.legacy.queries import (
     HashQuery,
@@ -25,9 +25,10 @@ from dbdaora.legacy.queries import (
     key_parts,
     many_key_parts,
 )
+from dbdaora.managers.hashes import HashManager
+from dbdaora.managers.sorted_sets import SortedSetManager
 from dbdaora.meta import ModelMeta
 from dbdaora.session import Session
-from dbdaora.sorted_sets import SortedSetManager
 
 E = TypeVar("E")
 K = TypeVar("K")
@@ -83,7 +84,7 @@ class Repository(Generic[E, K]):
 
     def __init__(
         self,
-        memory_data_source: MemoryStore | str,
+        memory_data_source: RedisSide | str,
         fallback_data_source: FallbackStore | str,
         expire_time: int | None,
         *,

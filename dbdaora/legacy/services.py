@@ -12,7 +12,8 @@ import enum
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
-from dbdaora.backends.base import FallbackStore, MemoryStore
+from dbdaora.backends.fallback.protocol import FallbackStore
+from dbdaora.backends.redis.protocol import RedisSide
 from dbdaora.exceptions import ConfigurationError
 from dbdaora.legacy.repositories import HashRepository, Repository, SortedSetRepository
 
@@ -109,7 +110,7 @@ def _breaker_options(
 async def _build(
     kind: type[Repository[Any, Any]],
     repository_cls: type[R],
-    memory_data_source_factory: Callable[[], Awaitable[MemoryStore | str]],
+    memory_data_source_factory: Callable[[], Awaitable[RedisSide | str]],
     fallback_data_source_factory: Callable[[], Awaitable[FallbackStore | str]],
     repository_expire_time: int | None,
     cache_type: CacheType | None,
@@ -136,7 +137,7 @@ async def _build(
 
 async def make_hash_service(
     repository_cls: type[HashRepository[Any, Any]],
-    memory_data_source_factory: Callable[[], Awaitable[MemoryStore | str]],
+    memory_data_source_factory: Callable[[], Awaitable[RedisSide | str]],
     fallback_data_source_factory: Callable[[], Awaitable[FallbackStore | str]],
     repository_expire_time: int | None,
     cache_type: CacheType | None = None,
@@ -168,7 +169,7 @@ async def make_hash_service(
 
 async def make_sorted_set_service(
     repository_cls: type[SortedSetRepository[Any, Any]],
-    memory_data_source_factory: Callable[[], Awaitable[MemoryStore | str]],
+    memory_data_source_factory: Callable[[], Awaitable[RedisSide | str]],
     fallback_data_source_factory: Callable[[], Awaitable[FallbackStore | str]],
     repository_expire_time: int | None,
     cache_type: CacheType | None = None,

@@ -1,30 +1,21 @@
-"""``memory://``: in-process stores with Redis semantics, and a dict fallback.
+"""``memory://`` on the Redis side: ``InProcessRedis``, Redis semantics in a dict.
 
-``MemoryStore`` is the embedded default and the tests' stand-in for Redis:
-hashes, sorted sets, TTL expiry, atomic batches (no operation awaits midway).
-Set ``down = True`` to make every call fail as a lost Redis connection does.
+The embedded default and the tests' stand-in for a server: hashes, sorted sets,
+string markers, TTL expiry. No operation awaits midway, so each is atomic as a
+Lua script is; each write mirrors its script in ``scripts`` step by step. Set
+``down = True`` to make every call fail as a lost Redis connection does. Not for
+production across processes: each process would have its own.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
 
 from dbdaora.backends import zset
-from dbdaora.backends.base import (
-    LEASE_SECONDS,
-    NOT_FOUND,
-    HashValue,
-    Members,
-    Pairs,
-    hgetall_then_lease,
-)
+from dbdaora.backends.redis.protocol import HashValue, Members, Pairs, hgetall_then_lease
 from dbdaora.exceptions import BackendError
-
-if TYPE_CHECKING:
-    from dbdaora.meta import ModelMeta
-
+from dbdaora.lease import LEASE_SECONDS, NOT_FOUND
 
 _Value = dict[bytes, bytes] | dict[bytes, float] | bytes
 
@@ -33,7 +24,7 @@ def _bytes(value: str | bytes) -> bytes:
     return value.encode() if isinstance(value, str) else value
 
 
-class MemoryStore:
+class InProcessRedis:
     """An in-process Redis stand-in for hashes, sorted sets and string markers."""
 
     def __init__(
@@ -105,7 +96,7 @@ class MemoryStore:
         if ttl and key in self._data:
             self._deadlines[key] = self._clock() + ttl
 
-    # -- MemoryStore -------------------------------------------------------------------
+    # -- RedisSide -------------------------------------------------------------------
 
     async def close(self) -> None:
         return None
@@ -264,60 +255,3 @@ class MemoryStore:
     async def zcard(self, key: bytes) -> int:
         self._check()
         return len(self._zset(key))
-
-
-class DictFallback:
-    """``memory://`` as a fallback: records in a dict, copied in and out.
-
-    Hash records are kept as the same text a Redis hash holds, so what comes out
-    is always a fresh instance, never the one that was put in.
-    """
-
-    def __init__(self, url: str = "memory://") -> None:
-        self.url = url
-        self.records: dict[tuple[str, str], Any] = {}
-
-    async def close(self) -> None:
-        return None
-
-    async def get_many(self, meta: ModelMeta, names: Sequence[str]) -> list[Any | None]:
-        found = []
-        for name in names:
-            record = self.records.get((meta.key_name, name))
-            found.append(None if record is None else meta.from_hash(record))
-        return found
-
-    async def put_many(
-        self, meta: ModelMeta, names: Sequence[str], entities: Sequence[Any]
-    ) -> None:
-        for name, entity in zip(names, entities, strict=True):
-            record = {field: _bytes(text) for field, text in meta.to_hash(entity).items()}
-            self.records[(meta.key_name, name)] = record
-
-    async def delete(self, meta: ModelMeta, name: str) -> None:
-        self.records.pop((meta.key_name, name), None)
-
-    async def get_members(self, meta: ModelMeta, name: str) -> list[tuple[str, float]] | None:
-        record = self.records.get((meta.key_name, name))
-        return None if record is None else list(record.items())
-
-    async def add_members(
-        self, meta: ModelMeta, name: str, members: Members, max_size: int | None
-    ) -> bool:
-        created = (meta.key_name, name) not in self.records
-        record: dict[str, float] = self.records.setdefault((meta.key_name, name), {})
-        record.update(members)
-        if max_size is not None and len(record) > max_size:
-            ranked = zset.ordered((member.encode(), score) for member, score in record.items())
-            for member, _ in ranked[: len(record) - max_size]:
-                del record[member.decode()]
-        return created
-
-    async def remove_members(self, meta: ModelMeta, name: str, members: Sequence[str]) -> None:
-        record = self.records.get((meta.key_name, name))
-        if record is not None:
-            for member in members:
-                record.pop(member, None)
-
-    async def create_all(self, metas: Sequence[ModelMeta]) -> None:
-        return None

@@ -24,12 +24,13 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
-from dbdaora.backends import mask_url
-from dbdaora.backends.base import LEASE_SECONDS, HashValue, Members, Pairs
 from dbdaora.backends.loops import close_with_loop
-from dbdaora.backends.multiplex import Multiplexer
-from dbdaora.backends.pipelining import Direct, Operation, Transport, alone
+from dbdaora.backends.redis.protocol import HashValue, Members, Pairs
+from dbdaora.backends.redis.wire.multiplex import Multiplexer
+from dbdaora.backends.redis.wire.pipelining import Direct, Operation, Transport, alone
+from dbdaora.backends.urls import mask_url
 from dbdaora.exceptions import BackendError, ConfigurationError
+from dbdaora.lease import LEASE_SECONDS
 
 T = TypeVar("T")
 

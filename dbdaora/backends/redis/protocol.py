@@ -1,40 +1,22 @@
-"""The two narrow interfaces every backend implements.
+"""What every Redis-side store implements: ``RedisSide``.
 
-``MemoryStore`` is the Redis side: hashes, sorted sets and not-found markers, in
-operations that each map to one round trip. ``FallbackStore`` is the durable
-side, keyed by (model kind, record name). Both take already-encoded keys and
-values; neither knows about sessions, caches or breakers.
-
-Read-through fills are guarded by a lease kept in the entity's not-found marker
-key: a reader that misses sets the marker to a token of its own (``lease``),
-reads the fallback, and fills Redis only if the marker still holds its token.
-Every write deletes or overwrites the marker, so a fill that raced a write is
-dropped instead of putting an older value back.
+The Redis side holds hashes, sorted sets and not-found markers, in operations
+that each map to one round trip. It takes already-encoded keys and values and
+knows nothing of models, sessions, caches or breakers. The writes keep the lease
+protocol of ``dbdaora.lease``; each docstring below says which step it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from dbdaora.meta import ModelMeta
+from typing import Protocol
 
 HashValue = Mapping[bytes, str | bytes]
 Members = Sequence[tuple[str, float]]
 Pairs = list[tuple[bytes, float]]
 
-NOT_FOUND = b"1"
-LEASE_PREFIX = b"lease:"
-LEASE_SECONDS = 5
 
-
-def is_lease(value: bytes | None) -> bool:
-    """Whether a marker's value is a reader's lease rather than a not-found mark."""
-    return value is not None and value.startswith(LEASE_PREFIX)
-
-
-class MemoryStore(Protocol):
+class RedisSide(Protocol):
     """The Redis side. Every failure to reach the store raises ``BackendError``."""
 
     url: str
@@ -154,42 +136,8 @@ class MemoryStore(Protocol):
     async def zcard(self, key: bytes) -> int: ...
 
 
-class FallbackStore(Protocol):
-    """The durable side. Records are named by the key parts joined with ``:``."""
-
-    url: str
-
-    async def close(self) -> None: ...
-
-    async def get_many(self, meta: ModelMeta, names: Sequence[str]) -> list[Any | None]:
-        """The entities stored under ``names``, None where there is none."""
-        ...
-
-    async def put_many(
-        self, meta: ModelMeta, names: Sequence[str], entities: Sequence[Any]
-    ) -> None: ...
-
-    async def delete(self, meta: ModelMeta, name: str) -> None: ...
-
-    async def get_members(self, meta: ModelMeta, name: str) -> list[tuple[str, float]] | None:
-        """A sorted set's members, None where there is no record."""
-        ...
-
-    async def add_members(
-        self, meta: ModelMeta, name: str, members: Members, max_size: int | None
-    ) -> bool:
-        """Add members, keeping the ``max_size`` highest; True when this created the set."""
-        ...
-
-    async def remove_members(self, meta: ModelMeta, name: str, members: Sequence[str]) -> None: ...
-
-    async def create_all(self, metas: Sequence[ModelMeta]) -> None:
-        """Create what these models need where the store has a schema (SQL tables)."""
-        ...
-
-
 async def hgetall_then_lease(
-    store: MemoryStore, key: bytes, marker: bytes, token: bytes
+    store: RedisSide, key: bytes, marker: bytes, token: bytes
 ) -> tuple[dict[bytes, bytes], bytes | None]:
     """``hgetall_or_lease`` as two calls, for a store that cannot make it one."""
     found = await store.hgetall(key)

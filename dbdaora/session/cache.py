@@ -18,12 +18,12 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any, Literal
+from typing import Any
 
 from aiocache.base import BaseCache
 from aiocache.serializers import NullSerializer
 
-Policy = Literal["lru", "lfu"]
+from dbdaora.settings import Policy
 
 
 class _RecencyOrder:

@@ -36,7 +36,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from dbdaora.backends.pipelining import Operation, alone
+from dbdaora.backends.redis.wire.pipelining import Operation, alone
 
 Parser = Callable[[Any], Any] | None
 Command = tuple[bytes, Parser, int]  # encoded command(s), reply parser, command count

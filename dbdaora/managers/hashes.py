@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from dbdaora.backends.base import is_lease
-from dbdaora.cache import NOT_FOUND, NOTHING, WHOLE
 from dbdaora.exceptions import BackendError, EntityNotFoundError, RedisUnavailableError
-from dbdaora.manager import M, Manager, lease_token, logger
+from dbdaora.lease import is_lease, lease_token
+from dbdaora.managers.base import M, Manager, logger
 from dbdaora.meta import CorruptData, FieldInfo
+from dbdaora.session.cache import NOT_FOUND, NOTHING, WHOLE
 
 
 class HashManager(Manager[M]):

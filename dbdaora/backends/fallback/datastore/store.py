@@ -38,9 +38,9 @@ from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import GoogleAuthError
 from google.cloud import datastore
 
-from dbdaora.backends import mask_url
-from dbdaora.backends.base import Members
-from dbdaora.backends.datastore_layout import HashLayout, SetLayout, key_for
+from dbdaora.backends.fallback.datastore.layout import HashLayout, SetLayout, key_for
+from dbdaora.backends.fallback.protocol import Members
+from dbdaora.backends.urls import mask_url
 from dbdaora.exceptions import BackendError, ConfigurationError
 from dbdaora.meta import CorruptData, ModelMeta
 

@@ -24,10 +24,10 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from dbdaora.backends import mask_url
-from dbdaora.backends.base import Members
+from dbdaora.backends.fallback.protocol import Members
+from dbdaora.backends.fallback.sql.tables import INSERTS, TableMap
 from dbdaora.backends.loops import close_with_loop
-from dbdaora.backends.sql_tables import INSERTS, TableMap
+from dbdaora.backends.urls import mask_url
 from dbdaora.exceptions import BackendError, ConfigurationError
 from dbdaora.meta import ModelMeta
 

@@ -7,11 +7,12 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any
 
 from dbdaora.backends import zset
-from dbdaora.backends.base import Pairs, is_lease
-from dbdaora.cache import NOT_FOUND, NOTHING, WHOLE
+from dbdaora.backends.redis.protocol import Pairs
 from dbdaora.exceptions import EntityNotFoundError, RedisUnavailableError, ValidationError
-from dbdaora.manager import M, Manager, lease_token, logger
+from dbdaora.lease import is_lease, lease_token
+from dbdaora.managers.base import M, Manager, logger
 from dbdaora.meta import CorruptData
+from dbdaora.session.cache import NOT_FOUND, NOTHING, WHOLE
 
 MISS: Any = object()
 

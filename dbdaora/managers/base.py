@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
-import os
 from collections.abc import Hashable, Sequence
 from typing import Any, Generic, TypeVar
 
-from dbdaora.backends.base import LEASE_PREFIX
-from dbdaora.cache import NOT_FOUND, NOTHING
 from dbdaora.exceptions import EntityNotFoundError
 from dbdaora.meta import ModelMeta
 from dbdaora.session import Session, default_session
+from dbdaora.session.cache import NOT_FOUND, NOTHING
 
 M = TypeVar("M")
 
 logger = logging.getLogger("dbdaora")
-
-_token_prefix = LEASE_PREFIX + os.urandom(6).hex().encode() + b":"
-_token_numbers = itertools.count()
-
-
-def lease_token() -> bytes:
-    """A token no other reader, in this process or another, holds."""
-    return _token_prefix + str(next(_token_numbers)).encode()
 
 
 class Manager(Generic[M]):

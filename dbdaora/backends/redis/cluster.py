@@ -13,7 +13,7 @@ An entity's key K (``<key_name>:<parts>``) and its marker M
 (``<key_name>:not-found:<parts>``) hash to different slots, often on different
 masters, so no MULTI or script can hold both: every command here touches one
 key. The order of the commands keeps what the lease protocol of
-``dbdaora.backends.base`` promises, from two rules:
+``dbdaora.lease`` promises, from two rules:
 
 1. A fill writes K only where K is absent, and only between two checks that M
    still holds its lease token: ``GET M`` equals the token, then the K script,
@@ -67,10 +67,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException
 
-from dbdaora.backends.base import NOT_FOUND, HashValue, Members, hgetall_then_lease
-from dbdaora.backends.pipelining import AutoPipeline, Direct, Operation, Transport
-from dbdaora.backends.redis import RedisStore, Script, flat_hash, flat_members
+from dbdaora.backends.redis.protocol import HashValue, Members, hgetall_then_lease
+from dbdaora.backends.redis.single import RedisStore, Script, flat_hash, flat_members
+from dbdaora.backends.redis.wire.pipelining import AutoPipeline, Direct, Operation, Transport
 from dbdaora.exceptions import ConfigurationError
+from dbdaora.lease import NOT_FOUND
 
 # Seconds; a URL's socket_timeout / socket_connect_timeout wins. Bounded so a
 # hung node becomes a BackendError the breaker can count, not a stuck request.

@@ -1,0 +1,1 @@
+"""Google Cloud Datastore: ``store`` (``DatastoreFallback``) and ``layout`` (the entities)."""

@@ -1,0 +1,45 @@
+"""What every fallback (durable) store implements: ``FallbackStore``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from dbdaora.meta import ModelMeta
+
+Members = Sequence[tuple[str, float]]
+
+
+class FallbackStore(Protocol):
+    """The durable side. Records are named by the key parts joined with ``:``."""
+
+    url: str
+
+    async def close(self) -> None: ...
+
+    async def get_many(self, meta: ModelMeta, names: Sequence[str]) -> list[Any | None]:
+        """The entities stored under ``names``, None where there is none."""
+        ...
+
+    async def put_many(
+        self, meta: ModelMeta, names: Sequence[str], entities: Sequence[Any]
+    ) -> None: ...
+
+    async def delete(self, meta: ModelMeta, name: str) -> None: ...
+
+    async def get_members(self, meta: ModelMeta, name: str) -> list[tuple[str, float]] | None:
+        """A sorted set's members, None where there is no record."""
+        ...
+
+    async def add_members(
+        self, meta: ModelMeta, name: str, members: Members, max_size: int | None
+    ) -> bool:
+        """Add members, keeping the ``max_size`` highest; True when this created the set."""
+        ...
+
+    async def remove_members(self, meta: ModelMeta, name: str, members: Sequence[str]) -> None: ...
+
+    async def create_all(self, metas: Sequence[ModelMeta]) -> None:
+        """Create what these models need where the store has a schema (SQL tables)."""
+        ...

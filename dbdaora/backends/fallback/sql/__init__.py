@@ -1,0 +1,1 @@
+"""SQL through SQLAlchemy 2: ``store`` (``SQLFallback``) and ``tables`` (the layout)."""

@@ -1,0 +1,77 @@
+"""``ModelMeta``: everything the per-call path needs about one model, compiled once."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from dbdaora.fields import Codec, FieldKind
+from dbdaora.fields.spec import NO_DEFAULT
+from dbdaora.meta.keys import KeyRules
+from dbdaora.meta.records import RecordCodec
+
+
+class Unset(enum.Enum):
+    """An option left out: the session's (or the settings') value applies."""
+
+    TOKEN = 0
+
+
+UNSET = Unset.TOKEN
+
+
+class StoreKind(enum.Enum):
+    """A model's Redis data type; each has one manager (``dbdaora.managers``)."""
+
+    HASH = "hash"
+    SORTED_SET = "sorted_set"
+
+
+@attrs.frozen
+class FieldInfo:
+    """One declared attribute, compiled."""
+
+    name: str
+    kind: FieldKind
+    codec: Codec
+    default: Any
+    factory: Callable[[], Any] | None
+    index: bool
+    raw_name: bytes
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not NO_DEFAULT or self.factory is not None
+
+    def default_value(self) -> Any:
+        if self.factory is not None:
+            return self.factory()
+        return None if self.default is NO_DEFAULT else self.default
+
+
+@attrs.frozen
+class ModelMeta(KeyRules, RecordCodec):
+    """Compiled metadata of one model class (``Model._meta``).
+
+    The key methods come from ``KeyRules`` (``keys``), the encoding and decoding
+    of records from ``RecordCodec`` (``records``); ``options`` builds it.
+    """
+
+    model: type
+    name: str
+    kind: StoreKind
+    key_name: str
+    expire_time: int | Unset | None
+    max_size: int | None
+    fields: tuple[FieldInfo, ...]
+    key_fields: tuple[FieldInfo, ...]
+    member: FieldInfo | None
+    score: FieldInfo | None
+    by_name: Mapping[str, FieldInfo]
+    by_raw_name: Mapping[bytes, FieldInfo]
+    _key_prefix: str
+    _marker_prefix: str
+    _str_key: bool

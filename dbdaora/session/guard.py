@@ -1,0 +1,171 @@
+"""The guard around every store call: time bounds, circuit breakers, keys to repair.
+
+``redis()`` is the path of every Redis-side call: bounded by ``memory_timeout``,
+counted by the Redis breaker, and preceded by the deletion of keys written while
+Redis was unreachable. Whatever goes wrong comes out as ``RedisUnavailableError``,
+which the managers answer from the fallback. ``durable()`` puts the fallback's
+breaker in front of a fallback call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, ParamSpec, TypeVar
+
+from aiobreaker import CircuitBreaker, CircuitBreakerError, CircuitBreakerListener
+from aiobreaker.state import CircuitBreakerState
+
+from dbdaora.backends import FallbackStore, RedisSide
+from dbdaora.exceptions import BackendError, RedisUnavailableError
+from dbdaora.session.deadlines import Deadlines
+from dbdaora.settings import BreakerOptions
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+logger = logging.getLogger("dbdaora")
+
+
+class _LogStateChanges(CircuitBreakerListener):  # type: ignore[misc] # aiobreaker ships no type hints
+    def state_change(self, breaker: CircuitBreaker, old: Any, new: Any) -> None:
+        logger.warning(
+            "circuit breaker %s: %s -> %s", breaker.name, _state_name(old), _state_name(new)
+        )
+
+
+def _state_name(state: Any) -> str:
+    """``closed``, ``open`` or ``half-open``, from a state object or its enum member."""
+    member = getattr(state, "state", state)
+    return str(member.name).lower().replace("_", "-")
+
+
+async def _reraise(exc: BaseException) -> None:
+    raise exc
+
+
+def _is_not_an_outage(exc: Exception) -> bool:
+    return not isinstance(exc, (BackendError, TimeoutError))
+
+
+def make_breaker(options: BreakerOptions | None, name: str) -> CircuitBreaker | None:
+    if options is None:
+        return None
+    return CircuitBreaker(
+        fail_max=options.fail_max,
+        timeout_duration=datetime.timedelta(seconds=options.reset_timeout),
+        exclude=[_is_not_an_outage],
+        listeners=[_LogStateChanges()],
+        name=name,
+    )
+
+
+def breaker_state(breaker: CircuitBreaker | None) -> str:
+    return "none" if breaker is None else _state_name(breaker.current_state)
+
+
+class Guard:
+    """The guarding half of ``Session``: its stores, their breakers, the keys to repair."""
+
+    memory: RedisSide
+    fallback: FallbackStore
+    memory_timeout: float | None
+    memory_breaker: CircuitBreaker | None
+    fallback_breaker: CircuitBreaker | None
+    _deadlines: Deadlines | None
+    _dirty: set[bytes]
+
+    async def redis(self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run one Redis-side call, bounded in time and behind the breaker.
+
+        Keys written while Redis was unreachable are deleted first.
+
+        Raises:
+            RedisUnavailableError: the call failed, timed out, or the breaker is open.
+        """
+        if self._dirty:
+            await self._flush()
+        breaker = self.memory_breaker
+        try:
+            if breaker is not None and (
+                breaker.current_state is not CircuitBreakerState.CLOSED or breaker.fail_counter
+            ):
+                result: T = await breaker.call_async(self._bounded, call, *args, **kwargs)
+                return result
+            # A closed breaker with no failures counted has nothing to do on a
+            # success: skip its bookkeeping, and hand it only the failures.
+            deadlines = self._deadlines
+            task = None if deadlines is None else deadlines.enter()
+            try:
+                if task is None:
+                    return await self._bounded(call, *args, **kwargs)
+                # Deadlines.run's steps inline: this is every Redis call's path.
+                assert deadlines is not None
+                try:
+                    return await call(*args, **kwargs)
+                except asyncio.CancelledError:
+                    deadlines.raise_if_expired(task)
+                    raise
+                finally:
+                    deadlines.leave(task)
+            except (BackendError, TimeoutError) as exc:
+                if breaker is not None:
+                    await breaker.call_async(_reraise, exc)
+                raise
+        except CircuitBreakerError as exc:
+            raise RedisUnavailableError(f"Redis unavailable: {exc}", url=self.memory.url) from exc
+        except TimeoutError as exc:
+            raise RedisUnavailableError(
+                f"Redis did not answer within {self.memory_timeout}s", url=self.memory.url
+            ) from exc
+        except RedisUnavailableError:
+            raise
+        except BackendError as exc:
+            raise RedisUnavailableError(exc.message, url=self.memory.url) from exc
+
+    async def _bounded(
+        self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        if self._deadlines is None:
+            return await call(*args, **kwargs)
+        return await self._deadlines.run(call, *args, **kwargs)
+
+    async def durable(
+        self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run one fallback call behind its breaker.
+
+        Raises:
+            BackendError: the call failed, or the breaker is open.
+        """
+        if self.fallback_breaker is None:
+            return await call(*args, **kwargs)
+        try:
+            result: T = await self.fallback_breaker.call_async(call, *args, **kwargs)
+            return result
+        except CircuitBreakerError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, BackendError):
+                raise cause from cause.__cause__
+            raise BackendError(f"fallback unavailable: {exc}", url=self.fallback.url) from exc
+
+    def remember_unwritten(self, keys: Iterable[bytes]) -> None:
+        """Keys whose Redis copy may be older than the fallback: delete them once Redis answers."""
+        self._dirty.update(keys)
+        logger.warning("Redis unavailable; %d key(s) to delete when it answers", len(self._dirty))
+
+    async def _flush(self) -> None:
+        keys = list(self._dirty)
+        try:
+            if self.memory_breaker is None:
+                await self._bounded(self.memory.evict, keys)
+            else:
+                await self.memory_breaker.call_async(self._bounded, self.memory.evict, keys)
+        except (CircuitBreakerError, BackendError, TimeoutError) as exc:
+            raise RedisUnavailableError(
+                f"Redis unavailable while deleting keys written during an outage: {exc}",
+                url=self.memory.url,
+            ) from exc
+        self._dirty.difference_update(keys)

@@ -1,0 +1,51 @@
+"""Per-model counters, and the breakers' states, for ``Session.stats()``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from dbdaora.session.guard import breaker_state
+
+if TYPE_CHECKING:
+    from aiobreaker import CircuitBreaker
+
+    from dbdaora.meta import ModelMeta
+
+
+@attrs.define
+class ModelStats:
+    """Counters of one model's traffic through a session."""
+
+    cache_hits: int = 0
+    redis_hits: int = 0
+    misses: int = 0
+    fallback_reads: int = 0
+    fallback_writes: int = 0
+    not_found: int = 0
+    errors: int = 0
+
+
+class Counting:
+    """The counting half of ``Session``: one ``ModelStats`` per model."""
+
+    memory_breaker: CircuitBreaker | None
+    fallback_breaker: CircuitBreaker | None
+    _stats: dict[str, ModelStats]
+
+    def stats_for(self, meta: ModelMeta) -> ModelStats:
+        stats = self._stats.get(meta.name)
+        if stats is None:
+            stats = self._stats[meta.name] = ModelStats()
+        return stats
+
+    def stats(self) -> dict[str, Any]:
+        """Counters per model, and each breaker's state (``closed``, ``open``, ``half-open``)."""
+        return {
+            "models": {name: attrs.asdict(stats) for name, stats in self._stats.items()},
+            "breakers": {
+                "memory": breaker_state(self.memory_breaker),
+                "fallback": breaker_state(self.fallback_breaker),
+            },
+        }
