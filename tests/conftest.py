@@ -12,9 +12,11 @@ from redis.cluster import RedisCluster
 
 from dbdaora import Session, settings
 from dbdaora.backends import DictFallback, InProcessRedis
-from tests.cluster_server import ClusterServer, redis_cluster
-from tests.datastore_server import EMULATOR, DatastoreEmulator, datastore_emulator
-from tests.servers import PostgresServer, RedisServer, postgres_server, redis_server
+from tests.support.cluster_server import ClusterServer, redis_cluster
+from tests.support.datastore_server import EMULATOR, DatastoreEmulator, datastore_emulator
+from tests.support.raw import RawView
+from tests.support.servers import PostgresServer, RedisServer, postgres_server, redis_server
+from tests.support.stacks import REDIS_SIDES, STACKS
 
 
 @pytest.fixture(scope="session")
@@ -32,65 +34,6 @@ def raw_redis(redis_proc: RedisServer) -> Iterator[redis.Redis]:
     yield client
     client.flushall()
     client.close()
-
-
-class RawView:
-    """Reads the Redis side as plain data, whichever backend holds it."""
-
-    def __init__(self, store: Any, client: redis.Redis | RedisCluster | None) -> None:
-        self.store = store
-        self.client = client
-
-    def hgetall(self, key: bytes) -> dict[bytes, bytes]:
-        if self.client is not None:
-            return self.client.hgetall(key)  # type: ignore[return-value]
-        value = self.store.raw(key)
-        return dict(value) if isinstance(value, dict) else {}
-
-    def get(self, key: bytes) -> bytes | None:
-        if self.client is not None:
-            return self.client.get(key)  # type: ignore[return-value]
-        value = self.store.raw(key)
-        return value if isinstance(value, bytes) else None
-
-    def zrange(self, key: bytes) -> list[tuple[bytes, float]]:
-        if self.client is not None:
-            return self.client.zrange(key, 0, -1, withscores=True)  # type: ignore[return-value]
-        value = self.store.raw(key) or {}
-        return sorted(value.items(), key=lambda pair: (pair[1], pair[0]))
-
-    def exists(self, key: bytes) -> bool:
-        if self.client is not None:
-            return bool(self.client.exists(key))
-        return self.store.raw(key) is not None
-
-    def ttl(self, key: bytes) -> float | None:
-        """Seconds left; None when the key has no expiry."""
-        if self.client is not None:
-            ttl = self.client.ttl(key)
-            assert ttl != -2, f"{key!r} does not exist"
-            return None if ttl == -1 else float(ttl)
-        assert self.store.raw(key) is not None, f"{key!r} does not exist"
-        return self.store.ttl(key)
-
-    def all_keys(self) -> set[bytes]:
-        if isinstance(self.client, RedisCluster):
-            return set(self.client.keys("*", target_nodes=RedisCluster.PRIMARIES))
-        if self.client is not None:
-            return set(self.client.keys("*"))
-        return set(self.store.keys())
-
-    def delete(self, key: bytes) -> None:
-        if self.client is not None:
-            self.client.delete(key)
-        else:
-            self.store._delete(key)
-
-    def hset(self, key: bytes, field: bytes, value: bytes) -> None:
-        if self.client is not None:
-            self.client.hset(key, field, value)
-        else:
-            self.store._hash(key)[field] = value
 
 
 @pytest.fixture
@@ -190,21 +133,6 @@ def sqlite_fallback(tmp_path: Path) -> Any:
     from dbdaora.backends.fallback.sql.store import SQLFallback
 
     return SQLFallback(f"sqlite+aiosqlite:///{tmp_path / 'fallback.db'}")
-
-
-# Each Redis-side backend runs the contract; each fallback joins it with memory://.
-# An entry is (Redis-side fixture, fallback fixture): fixtures named <name>_store
-# and <name>_fallback.
-REDIS_SIDES = ["memory", "redis", "cluster"]
-STACKS = [
-    pytest.param(("memory", "dict"), id="memory"),
-    pytest.param(("redis", "dict"), id="redis"),
-    pytest.param(("cluster", "dict"), id="cluster"),
-    pytest.param(("memory", "datastore"), id="memory-datastore"),
-    pytest.param(("redis", "datastore"), id="redis-datastore"),
-    pytest.param(("memory", "sqlite"), id="memory-sqlite"),
-    pytest.param(("redis", "postgres"), id="redis-postgres"),
-]
 
 
 @pytest.fixture(params=REDIS_SIDES)

@@ -1,0 +1,134 @@
+# 0.27's jsondaora parses typing.List/Dict/Optional, not list[...] or X | None.
+# ruff: noqa: UP006, UP035, UP045
+"""Drives dbdaora 0.27 for tests/legacy/test_compat_027.py.
+
+Runs under .venv-dbdaora027 (dbdaora==0.27.0, aioredis<2), never inside the
+suite's own interpreter. Reads a JSON document on stdin, ``{"url": redis URL,
+"fallback": a name in FALLBACKS, "ops": [...]}``, runs the operations in order on
+0.27 repositories sharing one Redis pool and one fallback, and prints a JSON list
+with one result per operation:
+
+- ``["add", kind, fields]``: 0.27's ``add(entity, memory_always=True)`` (Redis
+  and the fallback); result null.
+- ``["seed_fallback", kind, fields]``: ``add(entity, memory=False)``, the
+  fallback only; result null.
+- ``["get", kind, key_parts, options]``: ``query(*key_parts, **options).entity``;
+  the entity as plain JSON, or ``{"not_found": true}``.
+
+The entities are the test's (tests/support/legacy_entities.py), declared again here as
+0.27 code would declare them.
+"""
+
+import asyncio
+import dataclasses
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from dbdaora import (
+    DictFallbackDataSource,
+    EntityNotFoundError,
+    HashRepository,
+    SortedSetEntity,
+    SortedSetRepository,
+    make_aioredis_data_source,
+)
+
+
+@dataclass
+class Profile:
+    id: str
+    name: str
+    score: float
+    active: bool
+    tags: List[str] = field(default_factory=list)
+    extra: Dict[str, int] = field(default_factory=dict)
+    nick: Optional[str] = None
+
+
+class ProfileRepository(HashRepository[Profile, str]): ...
+
+
+@dataclass
+class Follow:
+    user: str
+    other: str
+    since: int
+
+
+class FollowRepository(HashRepository[Follow, str]):
+    key_attrs = ("user", "other")
+
+
+class Playlist(SortedSetEntity):
+    id: str
+
+
+class PlaylistRepository(SortedSetRepository[Playlist, str]): ...
+
+
+KINDS: Dict[str, Any] = {
+    "profile": (Profile, ProfileRepository),
+    "follow": (Follow, FollowRepository),
+    "playlist": (Playlist, PlaylistRepository),
+}
+
+
+FALLBACKS: Dict[str, Any] = {"dict": DictFallbackDataSource}
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready: dataclasses as dicts, bytes as text, tuples as lists."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
+
+
+def entity(kind: str, fields: Dict[str, Any]) -> Any:
+    cls = KINDS[kind][0]
+    if kind == "playlist":
+        fields = {**fields, "data": [tuple(pair) for pair in fields["data"]]}
+    return cls(**fields)
+
+
+async def run(url: str, fallback_name: str, ops: List[Any]) -> List[Any]:
+    memory = await make_aioredis_data_source(url)
+    fallback = FALLBACKS[fallback_name]()
+    repositories = {
+        kind: repository(memory_data_source=memory, fallback_data_source=fallback, expire_time=60)
+        for kind, (_, repository) in KINDS.items()
+    }
+    results: List[Any] = []
+    try:
+        for op, kind, *args in ops:
+            repository = repositories[kind]
+            if op == "add":
+                await repository.add(entity(kind, args[0]), memory_always=True)
+                results.append(None)
+            elif op == "seed_fallback":
+                await repository.add(entity(kind, args[0]), memory=False)
+                results.append(None)
+            else:
+                key_parts, options = args
+                try:
+                    results.append(plain(await repository.query(*key_parts, **options).entity))
+                except EntityNotFoundError:
+                    results.append({"not_found": True})
+    finally:
+        memory.close()
+        await memory.wait_closed()
+    return results
+
+
+def main() -> None:
+    request = json.load(sys.stdin)
+    print(json.dumps(asyncio.run(run(request["url"], request["fallback"], request["ops"]))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""``RawView``: what the Redis side holds, read as plain data whichever store holds it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from redis.cluster import RedisCluster
+
+
+class RawView:
+    """Reads the Redis side as plain data, whichever backend holds it."""
+
+    def __init__(self, store: Any, client: redis.Redis | RedisCluster | None) -> None:
+        self.store = store
+        self.client = client
+
+    def hgetall(self, key: bytes) -> dict[bytes, bytes]:
+        if self.client is not None:
+            return self.client.hgetall(key)  # type: ignore[return-value]
+        value = self.store.raw(key)
+        return dict(value) if isinstance(value, dict) else {}
+
+    def get(self, key: bytes) -> bytes | None:
+        if self.client is not None:
+            return self.client.get(key)  # type: ignore[return-value]
+        value = self.store.raw(key)
+        return value if isinstance(value, bytes) else None
+
+    def zrange(self, key: bytes) -> list[tuple[bytes, float]]:
+        if self.client is not None:
+            return self.client.zrange(key, 0, -1, withscores=True)  # type: ignore[return-value]
+        value = self.store.raw(key) or {}
+        return sorted(value.items(), key=lambda pair: (pair[1], pair[0]))
+
+    def exists(self, key: bytes) -> bool:
+        if self.client is not None:
+            return bool(self.client.exists(key))
+        return self.store.raw(key) is not None
+
+    def ttl(self, key: bytes) -> float | None:
+        """Seconds left; None when the key has no expiry."""
+        if self.client is not None:
+            ttl = self.client.ttl(key)
+            assert ttl != -2, f"{key!r} does not exist"
+            return None if ttl == -1 else float(ttl)
+        assert self.store.raw(key) is not None, f"{key!r} does not exist"
+        return self.store.ttl(key)
+
+    def all_keys(self) -> set[bytes]:
+        if isinstance(self.client, RedisCluster):
+            return set(self.client.keys("*", target_nodes=RedisCluster.PRIMARIES))
+        if self.client is not None:
+            return set(self.client.keys("*"))
+        return set(self.store.keys())
+
+    def delete(self, key: bytes) -> None:
+        if self.client is not None:
+            self.client.delete(key)
+        else:
+            self.store._delete(key)
+
+    def hset(self, key: bytes, field: bytes, value: bytes) -> None:
+        if self.client is not None:
+            self.client.hset(key, field, value)
+        else:
+            self.store._hash(key)[field] = value

@@ -1,0 +1,19 @@
+"""The stacks the contract suites run over: a Redis side and a fallback each."""
+
+from __future__ import annotations
+
+import pytest
+
+# Each Redis-side backend runs the contract; each fallback joins it with memory://.
+# An entry is (Redis-side fixture, fallback fixture): fixtures named <name>_store
+# and <name>_fallback.
+REDIS_SIDES = ["memory", "redis", "cluster"]
+STACKS = [
+    pytest.param(("memory", "dict"), id="memory"),
+    pytest.param(("redis", "dict"), id="redis"),
+    pytest.param(("cluster", "dict"), id="cluster"),
+    pytest.param(("memory", "datastore"), id="memory-datastore"),
+    pytest.param(("redis", "datastore"), id="redis-datastore"),
+    pytest.param(("memory", "sqlite"), id="memory-sqlite"),
+    pytest.param(("redis", "postgres"), id="redis-postgres"),
+]
