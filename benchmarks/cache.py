@@ -14,7 +14,7 @@ import time
 
 from dbdaora import Field, Key, Model, Session
 from dbdaora.backends import DictFallback
-from tests.servers import redis_server
+from tests.support.servers import redis_server
 
 ROUNDS = 7
 GETS = 2000

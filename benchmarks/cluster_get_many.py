@@ -18,8 +18,8 @@ from collections import Counter
 
 from dbdaora import Field, Key, Model, Session
 from dbdaora.backends import DictFallback
-from tests.cluster_server import ClusterServer, redis_cluster
-from tests.servers import redis_server
+from tests.support.cluster_server import ClusterServer, redis_cluster
+from tests.support.servers import redis_server
 
 ROUNDS = 9
 CALLS = 200

@@ -18,7 +18,7 @@ import time
 from dbdaora import Field, Key, Model, Session
 from dbdaora.backends import InProcessRedis
 from dbdaora.backends.fallback.datastore.store import DatastoreFallback
-from tests.datastore_server import datastore_emulator
+from tests.support.datastore_server import datastore_emulator
 
 
 class Item(Model):

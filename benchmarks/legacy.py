@@ -27,7 +27,7 @@ from dbdaora import (
     Session,
     make_redis_data_source,
 )
-from tests.servers import redis_server
+from tests.support.servers import redis_server
 
 ROUNDS = 7
 GETS = 2000

@@ -100,7 +100,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from dbdaora import Field, Key, Model, Score, Session, SortedMember
 from dbdaora.backends import DictFallback
-from tests.servers import redis_server
+from tests.support.servers import redis_server
 
 ROUNDS = 7
 SLICES = 5
