@@ -9,15 +9,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from dbdaora.exceptions import EntityNotFoundError, ValidationError
+from dbdaora.managers import HashManager, SortedSetManager
 from dbdaora.meta import ModelMeta
 
-if TYPE_CHECKING:
-    from dbdaora.legacy.repositories import HashRepository, SortedSetRepository
-
 E = TypeVar("E")
+
+
+class HashSource(Protocol[E]):
+    """What a hash query needs of its repository (a ``HashRepository``)."""
+
+    manager: HashManager[E]
+    key_attrs: ClassVar[Sequence[str]]
+
+
+class SortedSetSource(Protocol):
+    """What a sorted-set query needs of its repository (a ``SortedSetRepository``)."""
+
+    manager: SortedSetManager[Any]
+    key_attrs: ClassVar[Sequence[str]]
+    entity_cls: ClassVar[type]
 
 
 def key_parts(
@@ -87,7 +100,7 @@ class HashQuery(Generic[E]):
 
     def __init__(
         self,
-        repository: HashRepository[E, Any],
+        repository: HashSource[E],
         parts: tuple[Any, ...],
         fields: Sequence[str] | None,
     ) -> None:
@@ -114,7 +127,7 @@ class HashQueryMany(Generic[E]):
 
     def __init__(
         self,
-        repository: HashRepository[E, Any],
+        repository: HashSource[E],
         many: list[tuple[Any, ...]],
         fields: Sequence[str] | None,
     ) -> None:
@@ -153,7 +166,7 @@ class SortedSetQuery(Generic[E]):
 
     def __init__(
         self,
-        repository: SortedSetRepository[E, Any],
+        repository: SortedSetSource,
         parts: tuple[Any, ...],
         *,
         reverse: bool = False,

@@ -5,7 +5,8 @@ methods live in ``keys`` and whose record encoding lives in ``records``;
 ``registry`` lists every declared model.
 """
 
-from dbdaora.meta.info import UNSET, FieldInfo, ModelMeta, StoreKind, Unset
+from dbdaora.meta.field_info import FieldInfo
+from dbdaora.meta.info import UNSET, ModelMeta, StoreKind, Unset
 from dbdaora.meta.options import compile_meta, declared_fields
 from dbdaora.meta.records import CorruptData
 from dbdaora.meta.registry import MODELS, register

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 import attrs
 
-from dbdaora.fields import Codec, FieldKind
-from dbdaora.fields.spec import NO_DEFAULT
+from dbdaora.meta.field_info import FieldInfo
 from dbdaora.meta.keys import KeyRules
 from dbdaora.meta.records import RecordCodec
 
@@ -28,28 +26,6 @@ class StoreKind(enum.Enum):
 
     HASH = "hash"
     SORTED_SET = "sorted_set"
-
-
-@attrs.frozen
-class FieldInfo:
-    """One declared attribute, compiled."""
-
-    name: str
-    kind: FieldKind
-    codec: Codec
-    default: Any
-    factory: Callable[[], Any] | None
-    index: bool
-    raw_name: bytes
-
-    @property
-    def has_default(self) -> bool:
-        return self.default is not NO_DEFAULT or self.factory is not None
-
-    def default_value(self) -> Any:
-        if self.factory is not None:
-            return self.factory()
-        return None if self.default is NO_DEFAULT else self.default
 
 
 @attrs.frozen

@@ -19,7 +19,8 @@ from dbdaora.exceptions import ConfigurationError
 from dbdaora.fields import FieldKind, FieldSpec, compile_codec
 from dbdaora.fields.codecs import Category
 from dbdaora.fields.spec import NO_DEFAULT
-from dbdaora.meta.info import UNSET, FieldInfo, ModelMeta, StoreKind
+from dbdaora.meta.field_info import FieldInfo
+from dbdaora.meta.info import UNSET, ModelMeta, StoreKind
 from dbdaora.validators import is_positive_int
 
 COMMON_OPTIONS = frozenset({"key_name", "expire_time"})

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from dbdaora.exceptions import ValidationError
 
 if TYPE_CHECKING:
-    from dbdaora.meta.info import FieldInfo
+    from dbdaora.meta.field_info import FieldInfo
 
 
 class CorruptData(Exception):  # noqa: N818 - internal signal, never leaves the managers
