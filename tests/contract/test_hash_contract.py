@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import datetime
-import decimal
-
 import pytest
 
 from dbdaora import EntityNotFoundError, Session
-from tests.support.models import Address, Color, Follow, Person, Profile
+from tests.support.models import Follow, Person, Profile, sample_profile
 from tests.support.raw import RawView
 
 
@@ -87,10 +84,10 @@ async def test_add_clears_the_marker(session: Session, raw: RawView) -> None:
 async def test_add_overwrites_every_field(session: Session, raw: RawView) -> None:
     """A field set to None on a second add is gone from the hash, not left over."""
     profiles = Profile.objects.using(session)
-    first = _profile(nick="old")
+    first = sample_profile(nick="old")
     await profiles.add(first)
     assert raw.hgetall(b"profile:7")[b"nick"] == b"old"
-    await profiles.add(_profile(nick=None))
+    await profiles.add(sample_profile(nick=None))
     assert b"nick" not in raw.hgetall(b"profile:7")
     assert (await profiles.get(7)).nick is None
 
@@ -160,29 +157,10 @@ async def test_composite_keys(session: Session, raw: RawView) -> None:
     assert not await follows.exists("ann", "bob")
 
 
-def _profile(**changes: object) -> Profile:
-    values: dict[str, object] = {
-        "id": 7,
-        "active": True,
-        "ratio": 0.25,
-        "born": datetime.date(1990, 5, 17),
-        "seen": datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
-        "balance": decimal.Decimal("10.10"),
-        "color": Color.BLUE,
-        "tags": ["a", "ç"],
-        "extra": {"x": 1},
-        "address": Address("Main", 10),
-        "nick": "pro",
-        "avatar": b"\x00\xff",
-    }
-    values.update(changes)
-    return Profile(**values)  # type: ignore[arg-type]
-
-
 async def test_value_encoding(session: Session, raw: RawView) -> None:
     """Every supported type is stored as the documented text and reads back equal."""
     profiles = Profile.objects.using(session)
-    entity = _profile()
+    entity = sample_profile()
     await profiles.add(entity)
     assert raw.hgetall(b"profile:7") == {
         b"id": b"7",
@@ -205,7 +183,7 @@ async def test_value_encoding(session: Session, raw: RawView) -> None:
 
 async def test_optional_none_is_absent(session: Session, raw: RawView) -> None:
     """None means the field is absent from the hash."""
-    await Profile.objects.using(session).add(_profile(address=None, nick=None, active=False))
+    await Profile.objects.using(session).add(sample_profile(address=None, nick=None, active=False))
     stored = raw.hgetall(b"profile:7")
     assert b"address" not in stored and b"nick" not in stored
     assert stored[b"active"] == b"0"

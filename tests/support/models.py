@@ -66,3 +66,23 @@ class Top(Model):
     class Meta:
         max_size = 3
         expire_time = None
+
+
+def sample_profile(**changes: object) -> Profile:
+    """A Profile with a value of every supported type; ``changes`` override them."""
+    values: dict[str, object] = {
+        "id": 7,
+        "active": True,
+        "ratio": 0.25,
+        "born": datetime.date(1990, 5, 17),
+        "seen": datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
+        "balance": decimal.Decimal("10.10"),
+        "color": Color.BLUE,
+        "tags": ["a", "ç"],
+        "extra": {"x": 1},
+        "address": Address("Main", 10),
+        "nick": "pro",
+        "avatar": b"\x00\xff",
+    }
+    values.update(changes)
+    return Profile(**values)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ from dbdaora.backends import zset
 from dbdaora.backends.fallback.protocol import Members
 
 if TYPE_CHECKING:
+    from dbdaora.backends.fallback.protocol import FallbackStore
     from dbdaora.meta import ModelMeta
 
 
@@ -74,3 +75,7 @@ class DictFallback:
 
     async def create_all(self, metas: Sequence[ModelMeta]) -> None:
         return None
+
+
+if TYPE_CHECKING:
+    _conforms: type[FallbackStore] = DictFallback

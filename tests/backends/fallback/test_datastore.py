@@ -29,7 +29,7 @@ from dbdaora import (
 from dbdaora.backends import InProcessRedis
 from dbdaora.backends.fallback.datastore.store import DatastoreFallback
 from tests.support.datastore_server import DatastoreEmulator, datastore_emulator
-from tests.support.models import Follow, Person, Profile, Ranking, Top
+from tests.support.models import Follow, Person, Profile, Ranking, Top, sample_profile
 
 NAMESPACE = "layout"
 
@@ -197,13 +197,14 @@ async def test_unreadable_entity_is_a_backend_error(
 
 async def test_round_trip_of_every_type(session: Session) -> None:
     """Every field type reads back equal from Datastore (Redis emptied first)."""
-    from tests.test_hash_contract import _profile
-
     profiles = Profile.objects.using(session)
-    entity = _profile(seen=datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC))
-    await profiles.add(entity, _profile(id=8, nick=None, address=None))
+    entity = sample_profile(seen=datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC))
+    await profiles.add(entity, sample_profile(id=8, nick=None, address=None))
     session.memory = InProcessRedis()
-    assert await profiles.get_many([7, 8]) == [entity, _profile(id=8, nick=None, address=None)]
+    assert await profiles.get_many([7, 8]) == [
+        entity,
+        sample_profile(id=8, nick=None, address=None),
+    ]
 
 
 # -- configuration ----------------------------------------------------------------------
@@ -390,3 +391,12 @@ async def test_emulator_down_mid_run(private_emulator: DatastoreEmulator) -> Non
         with pytest.raises(BackendError, match="fallback unavailable"):
             await people.add(Person(id="after", name="After"))
         assert await people.get("p2") == written[2]
+
+
+async def test_create_all_has_nothing_to_create(session: Session) -> None:
+    """session.create_all() on Datastore succeeds (kinds need no schema), and data still reads."""
+    await session.create_all()
+    people = Person.objects.using(session)
+    await people.add(Person(id="c1", name="Cat", age=3))
+    await session.create_all()
+    assert await people.get("c1") == Person(id="c1", name="Cat", age=3)

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from google.api_core.exceptions import Aborted, GoogleAPIError
@@ -171,6 +171,10 @@ class DatastoreFallback:
         if pool is not None:
             await asyncio.get_running_loop().run_in_executor(None, _shut, pool, client)
 
+    async def create_all(self, metas: Sequence[ModelMeta]) -> None:
+        """Nothing to create: Datastore kinds need no schema, and entities bring their own."""
+        return None
+
     def _hash(self, meta: ModelMeta) -> HashLayout:
         layout = self._hash_layouts.get(meta.model)
         if layout is None:
@@ -311,3 +315,9 @@ def _shut(pool: ThreadPoolExecutor, client: datastore.Client | None) -> None:
         # Client.close() closes only its HTTP session, not the gRPC channel.
         client._datastore_api.transport.close()
         client.close()
+
+
+if TYPE_CHECKING:
+    from dbdaora.backends.fallback.protocol import FallbackStore
+
+    _conforms: type[FallbackStore] = DatastoreFallback

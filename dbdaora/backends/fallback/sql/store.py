@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import attrs
 import sqlalchemy as sa
@@ -311,3 +311,9 @@ class SQLFallback:
                 await connection.execute(
                     sa.delete(table.table).where(where, table.member.in_(chunk))
                 )
+
+
+if TYPE_CHECKING:
+    from dbdaora.backends.fallback.protocol import FallbackStore
+
+    _conforms: type[FallbackStore] = SQLFallback
