@@ -72,6 +72,8 @@ class DictFallback:
         if record is not None:
             for member in members:
                 record.pop(member, None)
+            if not record:  # as SQL and Datastore: a set without members is no set
+                del self.records[(meta.key_name, name)]
 
     async def create_all(self, metas: Sequence[ModelMeta]) -> None:
         return None

@@ -1,0 +1,157 @@
+"""The ``FallbackStore`` contract, over DictFallback, SQLFallback (SQLite and PostgreSQL)
+and DatastoreFallback: each store called directly, read back through itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.support.models import Follow, Person, Profile, Ranking, Top, sample_profile
+
+METAS = [model._meta for model in (Person, Follow, Profile, Ranking, Top)]
+RANKING = Ranking._meta
+
+
+@pytest.fixture(params=["dict", "sqlite", "postgres", "datastore"])
+async def fallback(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """A fallback store under test, its tables created; closed after the test."""
+    store = request.getfixturevalue(f"{request.param}_fallback")
+    await store.create_all(METAS)
+    yield store
+    await store.close()
+
+
+async def _members(store: Any, name: str) -> list[tuple[str, float]] | None:
+    """A set's members in a fixed order (the protocol promises none)."""
+    found = await store.get_members(RANKING, name)
+    return None if found is None else sorted(found)
+
+
+# -- records ---------------------------------------------------------------------------
+
+
+async def test_get_many_answers_each_name_in_order(fallback: Any) -> None:
+    """get_many returns what put_many stored, name by name, None where there is nothing."""
+    ann, bob = Person(id="a", name="Ann", age=3), Person(id="b", name="Bob")
+    await fallback.put_many(Person._meta, ["a", "b"], [ann, bob])
+    found = await fallback.get_many(Person._meta, ["b", "missing", "a", "b"])
+    assert found == [bob, None, ann, bob]
+    assert await fallback.get_many(Person._meta, []) == []
+
+
+async def test_every_field_type_round_trips(fallback: Any) -> None:
+    """Each supported field type, and None or empty values, come back as they went in."""
+    full = sample_profile()
+    bare = sample_profile(id=8, address=None, nick=None, tags=[], extra={}, avatar=b"")
+    await fallback.put_many(Profile._meta, ["7", "8"], [full, bare])
+    assert await fallback.get_many(Profile._meta, ["7", "8"]) == [full, bare]
+
+
+async def test_records_of_several_key_parts(fallback: Any) -> None:
+    """A record named by several key parts is found by exactly that name."""
+    meta = Follow._meta
+    follow = Follow(user="ann", other="bob", since=2020)
+    name = meta.key_text(("ann", "bob"))
+    await fallback.put_many(meta, [name], [follow])
+    assert await fallback.get_many(meta, [name, meta.key_text(("bob", "ann"))]) == [follow, None]
+
+
+async def test_put_many_replaces_a_record_whole(fallback: Any) -> None:
+    """A second put_many under a name replaces the record, fields left out included."""
+    await fallback.put_many(Person._meta, ["a"], [Person(id="a", name="Ann", age=3)])
+    await fallback.put_many(Person._meta, ["a"], [Person(id="a", name="Anna")])
+    assert await fallback.get_many(Person._meta, ["a"]) == [Person(id="a", name="Anna", age=0)]
+
+
+async def test_delete_removes_one_record(fallback: Any) -> None:
+    """delete removes the named record only; deleting an absent one is no error."""
+    ann, bob = Person(id="a", name="Ann"), Person(id="b", name="Bob")
+    await fallback.put_many(Person._meta, ["a", "b"], [ann, bob])
+    await fallback.delete(Person._meta, "a")
+    await fallback.delete(Person._meta, "never")
+    assert await fallback.get_many(Person._meta, ["a", "b"]) == [None, bob]
+
+
+async def test_models_keep_their_records_apart(fallback: Any) -> None:
+    """Records of two models under the same name do not meet."""
+    await fallback.put_many(Person._meta, ["x"], [Person(id="x", name="X")])
+    await fallback.add_members(RANKING, "x", [("p", 1.0)], None)
+    assert await fallback.get_many(Person._meta, ["x"]) == [Person(id="x", name="X")]
+    assert await _members(fallback, "x") == [("p", 1.0)]
+    assert await fallback.get_members(Top._meta, "x") is None
+
+
+# -- sorted sets -----------------------------------------------------------------------
+
+
+async def test_get_members_of_an_absent_set_is_none(fallback: Any) -> None:
+    """get_members answers None where there is no set."""
+    assert await fallback.get_members(RANKING, "absent") is None
+
+
+async def test_add_members_says_whether_it_created_the_set(fallback: Any) -> None:
+    """add_members returns True when it created the set, False when it added to one."""
+    assert await fallback.add_members(RANKING, "b1", [("ann", 10.0), ("bob", 7.0)], None)
+    assert not await fallback.add_members(RANKING, "b1", [("cid", 12.0)], None)
+    assert await _members(fallback, "b1") == [("ann", 10.0), ("bob", 7.0), ("cid", 12.0)]
+    found = await fallback.get_members(RANKING, "b1")
+    assert found is not None and all(isinstance(score, float) for _, score in found)
+
+
+async def test_add_members_rescores_a_member(fallback: Any) -> None:
+    """Adding a member already in the set replaces its score."""
+    await fallback.add_members(RANKING, "b1", [("ann", 10.0), ("bob", 7.0)], None)
+    await fallback.add_members(RANKING, "b1", [("ann", 1.5)], None)
+    assert await _members(fallback, "b1") == [("ann", 1.5), ("bob", 7.0)]
+
+
+async def test_add_members_keeps_the_max_size_highest(fallback: Any) -> None:
+    """max_size keeps the highest scores; among equal scores the lower member goes first."""
+    pairs = [("a", 1.0), ("b", 2.0), ("c", 3.0)]
+    assert await fallback.add_members(RANKING, "b1", pairs, 3)
+    await fallback.add_members(RANKING, "b1", [("d", 2.0)], 2)
+    assert await _members(fallback, "b1") == [("c", 3.0), ("d", 2.0)]
+    assert await fallback.add_members(RANKING, "b2", [("x", 5.0), ("y", 1.0), ("z", 9.0)], 2)
+    assert await _members(fallback, "b2") == [("x", 5.0), ("z", 9.0)]
+
+
+async def test_remove_members_removes_the_named_members(fallback: Any) -> None:
+    """remove_members removes the named members, ignoring unknown ones and absent sets."""
+    await fallback.add_members(RANKING, "b1", [("a", 1.0), ("b", 2.0), ("c", 3.0)], None)
+    await fallback.remove_members(RANKING, "b1", ["a", "zz"])
+    await fallback.remove_members(RANKING, "absent", ["a"])
+    assert await _members(fallback, "b1") == [("b", 2.0), ("c", 3.0)]
+    assert await fallback.get_members(RANKING, "absent") is None
+
+
+async def test_removing_every_member_leaves_no_set(fallback: Any) -> None:
+    """A set emptied by remove_members is gone: None, and the next add creates it again."""
+    await fallback.add_members(RANKING, "b1", [("a", 1.0), ("b", 2.0)], None)
+    await fallback.remove_members(RANKING, "b1", ["a", "b"])
+    assert await fallback.get_members(RANKING, "b1") is None
+    assert await fallback.add_members(RANKING, "b1", [("c", 3.0)], None)
+
+
+async def test_delete_removes_a_set(fallback: Any) -> None:
+    """delete removes a whole set; the next add creates it again."""
+    await fallback.add_members(RANKING, "b1", [("a", 1.0)], None)
+    await fallback.delete(RANKING, "b1")
+    assert await fallback.get_members(RANKING, "b1") is None
+    assert await fallback.add_members(RANKING, "b1", [("b", 2.0)], None)
+    assert await _members(fallback, "b1") == [("b", 2.0)]
+
+
+# -- schema ----------------------------------------------------------------------------
+
+
+async def test_create_all_is_idempotent(fallback: Any) -> None:
+    """create_all again, over tables it made and ones holding data, changes nothing."""
+    await fallback.put_many(Person._meta, ["a"], [Person(id="a", name="Ann")])
+    await fallback.add_members(RANKING, "b1", [("a", 1.0)], None)
+    await fallback.create_all(METAS)
+    await fallback.create_all(METAS[:2])
+    assert await fallback.get_many(Person._meta, ["a"]) == [Person(id="a", name="Ann")]
+    assert await _members(fallback, "b1") == [("a", 1.0)]
