@@ -1,7 +1,7 @@
 """The Redis side: the stores that keep hot copies with a TTL.
 
 ``protocol`` is the interface, ``inprocess`` the reference store without a
-server, ``single`` and ``cluster`` the stores on real servers, ``scripts`` every
-Lua script they run, ``wire`` how commands reach a server. Only ``single``,
-``cluster`` and ``wire`` import redis-py.
+server, ``single`` and ``cluster`` the stores on real servers. What they send is
+theirs and ``operations``' (each operation's command) and ``scripts``' (every Lua
+script); how it reaches a server is ``wire``'s. Only ``wire`` imports redis-py.
 """

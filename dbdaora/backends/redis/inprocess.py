@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from dbdaora.backends import zset
-from dbdaora.backends.redis.protocol import HashValue, Members, Pairs, hgetall_then_lease
+from dbdaora.backends.redis.protocol import HashValue, Members, Pairs, RedisSide
 from dbdaora.exceptions import BackendError
 from dbdaora.lease import LEASE_SECONDS, NOT_FOUND
 
@@ -25,7 +26,12 @@ def _bytes(value: str | bytes) -> bytes:
 
 
 class InProcessRedis:
-    """An in-process Redis stand-in for hashes, sorted sets and string markers."""
+    """An in-process Redis stand-in for hashes, sorted sets and string markers.
+
+    It holds only the data, as bytes and floats the way Redis keeps them, and the
+    operations; like every store it must not know models, sessions or caches,
+    and it keeps no policy of its own: each write takes its script's steps.
+    """
 
     def __init__(
         self,
@@ -57,7 +63,7 @@ class InProcessRedis:
     def keys(self) -> list[bytes]:
         return [key for key in list(self._data) if self._get(key) is not None]
 
-    # -- internals -------------------------------------------------------------------
+    # -- Redis's commands, on the dicts ----------------------------------------------
 
     def _check(self) -> None:
         if self.down:
@@ -93,8 +99,39 @@ class InProcessRedis:
         return value if isinstance(value, dict) else {}  # type: ignore[return-value] # set keys hold dict[bytes, float]
 
     def _expire(self, key: bytes, ttl: int | None) -> None:
-        if ttl and key in self._data:
+        """EXPIRE where ``ttl`` asks for one: a key that is gone stays gone."""
+        if ttl and self._get(key) is not None:
             self._deadlines[key] = self._clock() + ttl
+
+    def _hset(self, key: bytes, value: HashValue) -> None:
+        """HSET: the fields set, the hash made if absent (with no fields, nothing)."""
+        if value:
+            self._data[key] = current = self._hash(key)
+            current.update((field, _bytes(text)) for field, text in value.items())
+
+    def _zadd(self, key: bytes, members: Members) -> None:
+        """ZADD: the members added, the set made if absent (with no members, nothing).
+
+        Scores become floats, as Redis keeps them, whatever number the fallback held.
+        """
+        if members:
+            self._data[key] = current = self._zset(key)
+            current.update((member.encode(), float(score)) for member, score in members)
+
+    def _zrem(self, key: bytes, members: Sequence[str]) -> None:
+        """ZREM: a set left empty is gone, as in Redis."""
+        current = self._zset(key)
+        for member in members:
+            current.pop(member.encode(), None)
+        if key in self._data and not current:
+            self._delete(key)
+
+    def _set_nx_get(self, marker: bytes, token: bytes) -> bytes | None:
+        """SET NX GET EX LEASE_SECONDS: the value before; ``token`` set where there was none."""
+        value = self._get(marker)
+        if value is None:
+            self._set(marker, token, LEASE_SECONDS)
+        return value if isinstance(value, bytes) or value is None else NOT_FOUND
 
     # -- RedisSide -------------------------------------------------------------------
 
@@ -126,13 +163,8 @@ class InProcessRedis:
 
     async def lease(self, markers: Sequence[bytes], token: bytes) -> list[bytes | None]:
         self._check()
-        before: list[bytes | None] = []
-        for marker in markers:
-            value = self._get(marker)
-            if value is None:
-                self._set(marker, token, LEASE_SECONDS)
-            before.append(value if isinstance(value, bytes) or value is None else NOT_FOUND)
-        return before
+        # mirrors operations.lease, once a marker
+        return [self._set_nx_get(marker, token) for marker in markers]
 
     def leases_on_read(self) -> bool:
         return False  # every call is in-process: nothing to save
@@ -140,54 +172,71 @@ class InProcessRedis:
     async def hgetall_or_lease(
         self, key: bytes, marker: bytes, token: bytes
     ) -> tuple[dict[bytes, bytes], bytes | None]:
-        return await hgetall_then_lease(self, key, marker, token)
-
-    def _holds(self, marker: bytes, token: bytes) -> bool:
-        return self._get(marker) == token
+        self._check()
+        # mirrors scripts.HGETALL_OR_LEASE
+        found = self._hash(key)
+        if found:
+            return dict(found), None
+        return {}, self._set_nx_get(marker, token)
 
     async def fill_hashes(
         self, items: Sequence[tuple[bytes, bytes, HashValue]], token: bytes, ttl: int | None
     ) -> None:
         self._check()
         for key, marker, value in items:
-            if self._holds(marker, token):
-                self._delete(marker)
-                self._set(key, {field: _bytes(text) for field, text in value.items()}, ttl)
+            # mirrors scripts.FILL
+            if self._get(marker) != token:
+                continue
+            self._delete(marker)
+            self._delete(key)
+            self._hset(key, value)
+            self._expire(key, ttl)
 
     async def fill_sorted_set(
         self, key: bytes, marker: bytes, members: Members, token: bytes, ttl: int | None
     ) -> None:
-        # Scores are floats, as Redis keeps them, whatever number the fallback held.
         self._check()
-        if self._holds(marker, token):
-            self._delete(marker)
-            self._set(key, {member.encode(): float(score) for member, score in members}, ttl)
+        # mirrors scripts.FILL
+        if self._get(marker) != token:
+            return
+        self._delete(marker)
+        self._delete(key)
+        self._zadd(key, members)
+        self._expire(key, ttl)
 
     async def fill_missing(self, markers: Sequence[bytes], token: bytes, ttl: int | None) -> None:
         self._check()
         for marker in markers:
-            if self._holds(marker, token):
-                self._set(marker, NOT_FOUND, ttl)
+            # mirrors scripts.FILL_MISSING
+            if self._get(marker) != token:
+                continue
+            self._set(marker, NOT_FOUND, ttl)
 
     async def put_hashes(
         self, items: Sequence[tuple[bytes, bytes, HashValue]], ttl: int | None
     ) -> None:
         self._check()
         for key, marker, value in items:
-            self._set(key, {field: _bytes(text) for field, text in value.items()}, ttl)
+            # mirrors scripts.PUT_HASH
+            self._delete(key)
+            self._hset(key, value)
+            self._expire(key, ttl)
             self._delete(marker)
 
     async def put_sorted_set(
         self, key: bytes, marker: bytes, members: Members, ttl: int | None
     ) -> None:
         self._check()
+        # mirrors scripts.PUT_SET
         self._delete(key)
+        self._zadd(key, members)
         if members:
-            self._set(key, {member.encode(): float(score) for member, score in members}, ttl)
+            self._expire(key, ttl)
         self._delete(marker)
 
     async def claim(self, marker: bytes, token: bytes) -> None:
         self._check()
+        # mirrors operations.claim
         self._set(marker, token, LEASE_SECONDS)
 
     async def add_members(
@@ -202,35 +251,33 @@ class InProcessRedis:
         created: bool,
     ) -> None:
         self._check()
-        held = self._holds(marker, token)
+        # mirrors scripts.ADD_MEMBERS
+        held = self._get(marker) == token
         self._delete(marker)
+        if self._get(key) is None and not (held and created):
+            return
+        self._zadd(key, members)
         current = self._zset(key)
-        if not current:
-            if not (held and created):
-                return
-            self._set(key, current, ttl)
-        current.update((member.encode(), float(score)) for member, score in members)
-        if max_size is not None and len(current) > max_size:
+        if max_size and len(current) > max_size:
             for member, _ in zset.ordered(current.items())[: len(current) - max_size]:
                 del current[member]
         self._expire(key, ttl)
 
     async def remove_members(self, key: bytes, marker: bytes, members: Sequence[str]) -> None:
         self._check()
+        # mirrors scripts.REMOVE_MEMBERS
+        self._zrem(key, members)
         self._delete(marker)
-        current = self._zset(key)
-        for member in members:
-            current.pop(member.encode(), None)
-        if key in self._data and not current:
-            self._delete(key)
 
     async def delete(self, key: bytes, marker: bytes, ttl: int | None) -> None:
         self._check()
+        # mirrors scripts.DELETE
         self._delete(key)
         self._set(marker, NOT_FOUND, ttl)
 
     async def evict(self, keys: Sequence[bytes]) -> None:
         self._check()
+        # mirrors operations.delete
         for key in keys:
             self._delete(key)
 
@@ -255,3 +302,7 @@ class InProcessRedis:
     async def zcard(self, key: bytes) -> int:
         self._check()
         return len(self._zset(key))
+
+
+if TYPE_CHECKING:
+    _conforms: type[RedisSide] = InProcessRedis

@@ -8,7 +8,7 @@ The contract suite, the race tests and the state machine also run on the cluster
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
 import pytest
@@ -16,9 +16,11 @@ from redis.cluster import RedisCluster
 
 from dbdaora import ConfigurationError, EntityNotFoundError, Session
 from dbdaora.backends import DictFallback, mask_url, open_redis_side
-from dbdaora.backends.redis import cluster as cluster_backend
-from dbdaora.backends.redis.cluster import ClusterStore, parse_cluster_url
-from dbdaora.backends.redis.single import Script
+from dbdaora.backends.redis import scripts
+from dbdaora.backends.redis.cluster import ClusterStore
+from dbdaora.backends.redis.scripts import Script
+from dbdaora.backends.redis.wire.cluster import ClusterLink, parse_cluster_url
+from dbdaora.backends.redis.wire.link import Calls, Lua
 from tests.support.cluster_server import ClusterServer
 from tests.support.models import Person, Ranking
 
@@ -99,32 +101,40 @@ async def test_scripts_survive_a_script_flush(
         assert raw_cluster.hget(b"person:a", b"name") == b"A2"
 
 
-class PausingStore(ClusterStore):
-    """A cluster store that stops before its next run of one script, until released.
+class PausingLink(ClusterLink):
+    """A cluster link that stops before its next run of one script, until released.
 
-    The gap it opens is the one between two single-slot commands of a fill or an
-    add, where a write on another connection can land.
+    The gap it opens is the one between two single-slot commands of a fill or
+    an add, where a write on another connection can land.
     """
 
-    SCRIPTS: ClassVar[dict[str, Script]] = {
-        "fill_absent": cluster_backend.FILL_ABSENT,
-        "add_members": cluster_backend.ADD_MEMBERS,
-    }
-
-    def __init__(self, url: str, script: str) -> None:
-        super().__init__(url)
-        self.script: Script | None = self.SCRIPTS[script]
+    def __init__(self, url: str, script: Script) -> None:
+        super().__init__(url, autopipeline=True, options={})
+        self.script: Script | None = script
         self.reached = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def _run_scripts(
-        self, script: Script, calls: Sequence[tuple[list[bytes], list[Any]]]
-    ) -> list[Any]:
+    async def run_scripts(self, script: Lua, calls: Calls) -> list[Any]:
         if script is self.script:
             self.script = None
             self.reached.set()
             await self.release.wait()
-        return await super()._run_scripts(script, calls)
+        return await super().run_scripts(script, calls)
+
+
+class PausingStore(ClusterStore):
+    """A cluster store on a PausingLink: it stops before its next run of one script."""
+
+    SCRIPTS: ClassVar[dict[str, Script]] = {
+        "fill_absent": scripts.FILL_ABSENT,
+        "add_members": scripts.ADD_MEMBERS_NO_MARKER,
+    }
+
+    def __init__(self, url: str, script: str) -> None:
+        super().__init__(url)
+        link = PausingLink(url, self.SCRIPTS[script])
+        self._link = link
+        self.reached, self.release = link.reached, link.release
 
 
 async def _in_the_gap(store: PausingStore, paused: Any, write: Any) -> Any:

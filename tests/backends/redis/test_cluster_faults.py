@@ -23,7 +23,8 @@ from redis.exceptions import ClusterDownError
 
 from dbdaora import BackendError, Session
 from dbdaora.backends import DictFallback
-from dbdaora.backends.redis.cluster import RETRIES, ClusterStore
+from dbdaora.backends.redis.cluster import ClusterStore
+from dbdaora.backends.redis.wire.cluster import RETRIES
 from tests.support.cluster_server import FAST_FAILURE, ClusterServer, NodeServer, redis_cluster
 from tests.support.models import Person
 

@@ -63,7 +63,7 @@ async def test_replies_have_redis_pys_shapes(
     await plain.aclose()
     store = RedisStore(redis_proc.url)
     _seed(raw_redis)
-    got = await store._run(lambda target: getattr(target, name)(*args, **kwargs))
+    got = await store._link.run(lambda target: getattr(target, name)(*args, **kwargs))
     await store.close()
     assert got == expected
     assert type(got) is type(expected)

@@ -1,16 +1,13 @@
-"""How operations reach a redis-py client: batched per event-loop iteration, or directly.
+"""Auto-pipelining on a redis-py client: operations batched per event-loop iteration.
 
-``AutoPipeline`` serves the cluster store (the single-node store multiplexes one
-connection instead, see ``multiplex``); ``Direct`` serves both when a session
-turns auto-pipelining off.
+``AutoPipeline`` serves the cluster link (the single-node link multiplexes one
+connection instead, see ``multiplex``).
 
-Each operation is a function of a redis-py command target — the client or a
-pipeline, which share their command methods. The first operation of an
-iteration leads: it yields once, so that every other task ready in the same
-iteration can queue its operations, then sends the lot as one non-transactional
-pipeline on one connection. A leader left alone runs on the client directly, and
-one with no other task ready to run does not even yield: a sequential caller
-pays nothing.
+The first operation of an iteration leads: it yields once, so that every other
+task ready in the same iteration can queue its operations, then sends the lot
+as one non-transactional pipeline on one connection. A leader left alone runs on
+the client directly, and one with no other task ready to run does not even
+yield: a sequential caller pays nothing.
 
 Every caller gets its own result or its own error. A batch is sent by a task of
 its own, so cancelling one caller — the leader included — never takes the other
@@ -20,41 +17,21 @@ callers' commands with it; a caller cancelled before the batch leaves is left ou
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+import types
+from collections.abc import Generator
+from typing import Any
 
-Operation = Callable[[Any], Any]
+from dbdaora.backends.redis.wire.transport import Operation, alone, execute
+
 Batch = list[tuple[Operation, asyncio.Future[Any]]]
 
 
-class Transport(Protocol):
-    """How a store's operations reach the server."""
-
-    def run(self, operation: Operation) -> Awaitable[Any]: ...
-
-    def run_all(self, operations: list[Operation]) -> Awaitable[list[Any]]: ...
-
-    async def close(self) -> None: ...
-
-
-class Direct:
-    """Each call on the client as it comes: one pooled connection per call."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    async def run(self, operation: Operation) -> Any:
-        return await operation(self.client)
-
-    async def run_all(self, operations: list[Operation]) -> list[Any]:
-        return await execute(self.client, operations)
-
-    async def close(self) -> None:
-        await self.client.aclose()
-
-
 class AutoPipeline:
-    """Batches operations on one redis-py client, per event-loop iteration."""
+    """Batches operations on one redis-py client, per event-loop iteration.
+
+    It holds the client and the batch being formed; it must not hold what the
+    operations mean, nor turn driver errors into dbdaora's (its link does).
+    """
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -64,56 +41,63 @@ class AutoPipeline:
 
     async def run(self, operation: Operation) -> Any:
         """The result of ``operation``, sent with whatever else this iteration queues."""
-        # run_all for one operation, without its lists: this is every get's path.
+        # run_all's steps for one operation, without its lists: every get comes this way.
         loop = asyncio.get_running_loop()
-        if self._forming is None and alone(loop):
+        forming = self._forming
+        if forming is None and alone(loop):
             return await operation(self.client)
         future: asyncio.Future[Any] = loop.create_future()
-        if self._forming is not None:
-            self._forming.append((operation, future))
+        if forming is not None:
+            forming.append((operation, future))
             return await future
-        self._forming = [(operation, future)]
-        try:
-            await asyncio.sleep(0)
-        except BaseException:
-            batch, self._forming = self._forming, None
-            future.cancel()
-            self._send(batch)
-            raise
-        batch, self._forming = self._forming, None
-        if len(batch) == 1:
+        if await self._lead([(operation, future)]):
             return await operation(self.client)
-        self._send(batch)
         return await future
 
     async def run_all(self, operations: list[Operation]) -> list[Any]:
         """The results of ``operations``, all sent in the same round trip."""
         loop = asyncio.get_running_loop()
-        if self._forming is None and alone(loop):
+        forming = self._forming
+        if forming is None and alone(loop):
             return await self._direct(operations)
         futures: list[asyncio.Future[Any]] = [loop.create_future() for _ in operations]
         queued = list(zip(operations, futures, strict=True))
-        if self._forming is not None:
-            self._forming.extend(queued)
-        else:
-            self._forming = queued
-            try:
-                await asyncio.sleep(0)
-            except BaseException:
-                batch, self._forming = self._forming, None
-                for future in futures:
-                    future.cancel()
-                self._send(batch)  # the others' commands still go
-                raise
-            batch, self._forming = self._forming, None
-            if len(batch) == len(operations):
-                return await self._direct(operations)
-            self._send(batch)
+        if forming is not None:
+            forming.extend(queued)
+        elif await self._lead(queued):
+            return await self._direct(operations)
         try:
             return [await future for future in futures]
         finally:
             for future in futures:
                 future.cancel()  # only those still pending: the caller left
+
+    # A generator-based coroutine whose bare yield is asyncio.sleep(0)'s own step
+    # (the task runs it again in the next iteration): the leader pays one frame
+    # here, not sleep()'s two on top of its own.
+    @types.coroutine
+    def _lead(self, queued: Batch) -> Generator[None, None, bool]:
+        """Open this iteration's batch with ``queued``, let others join it, and send it.
+
+        Returns:
+            True when nobody joined: the caller sends its operations itself, without
+            the futures. False when the batch is on its way: the caller awaits them.
+        """
+        mine = len(queued)
+        self._forming = queued  # joiners extend this very list
+        try:
+            yield
+        except BaseException:
+            self._forming = None
+            for _, future in queued[:mine]:
+                future.cancel()
+            self._send(queued)  # the others' commands still go
+            raise
+        self._forming = None
+        if len(queued) == mine:
+            return True
+        self._send(queued)
+        return False
 
     async def _direct(self, operations: list[Operation]) -> list[Any]:
         """Operations nobody else joined: sent by their caller, without futures."""
@@ -154,25 +138,3 @@ class AutoPipeline:
                 future.set_exception(result)
             else:
                 future.set_result(result)
-
-
-def alone(loop: asyncio.AbstractEventLoop) -> bool:
-    """Whether no other callback is ready to run in this iteration, so none can join.
-
-    asyncio's loop keeps its ready callbacks in ``_ready``; a loop without it
-    (uvloop) is always asked to wait one iteration.
-    """
-    ready = getattr(loop, "_ready", None)
-    return ready is not None and not ready
-
-
-async def execute(client: Any, operations: list[Operation]) -> list[Any]:
-    """Operations as one pipeline on ``client``; the first error in it is raised."""
-    pipe = client.pipeline(transaction=False)
-    for operation in operations:
-        operation(pipe)
-    results: list[Any] = await pipe.execute(raise_on_error=False)
-    for result in results:
-        if isinstance(result, Exception):
-            raise result
-    return results

@@ -1,0 +1,229 @@
+"""Every Lua script the Redis stores run, built from the constants of ``dbdaora.lease``.
+
+A script runs atomically on one node, as a MULTI block would, yet is a single
+command that auto-pipelining can batch with others. ``single`` runs the scripts
+that span an entity's key K and its marker M; ``cluster``, where K and M hash to
+different slots, runs the single-key ones (``FILL_ABSENT`` and after). Each
+script lists its KEYS and ARGV; ``InProcessRedis`` mirrors the single-node ones
+step by step, each method naming the script it follows.
+
+Conventions: a ttl of ``0`` means "no expiry"; a flag is ``1`` or ``0``; pairs
+are field/value (HSET) or score/member (ZADD), flattened (``flat_hash``,
+``flat_members``) and sent to Redis in slices, since Lua's ``unpack()`` has a
+stack limit far below a large set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from dbdaora.backends.redis.protocol import HashValue, Members
+from dbdaora.lease import LEASE_SECONDS, NOT_FOUND
+
+SLICE = 1000
+"""Arguments per Redis call when a script passes on a long ARGV."""
+
+CREATED = 2
+"""``ADD_MEMBERS_NO_MARKER``'s answer when it created the set."""
+
+
+class Script:
+    """A Lua script: its source, and the SHA1 a server that loaded it knows it by."""
+
+    __slots__ = ("sha", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+
+def flat_hash(value: HashValue) -> list[Any]:
+    """A hash as the field/value pairs of a script's ARGV."""
+    return [item for pair in value.items() for item in pair]
+
+
+def flat_members(members: Members) -> list[Any]:
+    """Sorted-set members as the score/member pairs of a script's ARGV."""
+    return [item for member, score in members for item in (score, member)]
+
+
+def _lua_string(value: bytes) -> str:
+    text = value.decode()
+    assert "'" not in text and "\\" not in text, "a plain Lua string literal"
+    return f"'{text}'"
+
+
+def _in_slices(command: str, first: int) -> str:
+    """Lua that runs ``command`` on KEYS[1] with ARGV from ``first`` on, a slice at a time.
+
+    Args:
+        command: a Lua expression for the command's name (``'HSET'``, ``ARGV[3]``).
+        first: the index of the first ARGV item to pass on.
+    """
+    return (
+        f"for i = {first}, #ARGV, {SLICE} do\n"
+        f"  redis.call({command}, KEYS[1], unpack(ARGV, i, math.min(i + {SLICE - 1}, #ARGV)))\n"
+        "end"
+    )
+
+
+def _mark_not_found(marker: str, ttl: str) -> str:
+    """Lua that sets ``marker`` to ``NOT_FOUND``, expiring after ``ttl`` unless it is '0'."""
+    return (
+        f"if {ttl} == '0' then\n"
+        f"  redis.call('SET', {marker}, {_lua_string(NOT_FOUND)})\n"
+        "else\n"
+        f"  redis.call('SET', {marker}, {_lua_string(NOT_FOUND)}, 'EX', {ttl})\n"
+        "end"
+    )
+
+
+# -- one node: K and M in one script -------------------------------------------------
+
+FILL = Script(f"""
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[2], KEYS[1])
+{_in_slices("ARGV[3]", 4)}
+if ARGV[2] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 1
+""")
+"""The lease holder's fill: K rewritten, M dropped, if M still holds the token.
+
+KEYS: K, M. ARGV: token, ttl, command (``HSET`` or ``ZADD``), then its pairs.
+Returns 1 when it wrote, 0 when the lease was gone.
+"""
+
+HGETALL_OR_LEASE = Script(f"""
+local found = redis.call('HGETALL', KEYS[1])
+if #found > 0 then return found end
+local before = redis.call('SET', KEYS[2], ARGV[1], 'NX', 'GET', 'EX', {LEASE_SECONDS})
+if before then return {{before}} end
+return {{}}
+""")
+"""A whole hash, or on a miss the lease taken on its marker.
+
+KEYS: K, M. ARGV: token. Returns the hash (an even count of items); on a miss,
+M's value before as a list of one, or an empty list when this call took the lease.
+"""
+
+FILL_MISSING = Script(f"""
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+{_mark_not_found("KEYS[1]", "ARGV[2]")}
+return 1
+""")
+"""The lease holder's fill when the fallback had nothing: M becomes ``NOT_FOUND``.
+
+KEYS: M. ARGV: token, ttl. Returns 1 when it wrote, 0 when the lease was gone.
+"""
+
+PUT_HASH = Script(f"""
+redis.call('DEL', KEYS[1])
+{_in_slices("'HSET'", 2)}
+if ARGV[1] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+redis.call('DEL', KEYS[2])
+return 1
+""")
+"""A hash add: K replaced by the new hash, M dropped.
+
+KEYS: K, M. ARGV: ttl, then field/value pairs.
+"""
+
+PUT_SET = Script(f"""
+redis.call('DEL', KEYS[1])
+{_in_slices("'ZADD'", 2)}
+if #ARGV > 1 and ARGV[1] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+redis.call('DEL', KEYS[2])
+return 1
+""")
+"""A whole sorted set replaced: K rewritten (gone, with no pairs), M dropped.
+
+KEYS: K, M. ARGV: ttl, then score/member pairs.
+"""
+
+ADD_MEMBERS = Script(f"""
+local held = redis.call('GET', KEYS[2]) == ARGV[3]
+redis.call('DEL', KEYS[2])
+if redis.call('EXISTS', KEYS[1]) == 0 and not (held and ARGV[4] == '1') then return 0 end
+{_in_slices("'ZADD'", 5)}
+if ARGV[2] ~= '0' then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[2]) - 1) end
+if ARGV[1] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return 1
+""")
+"""A sorted-set add after the writer's claim: M dropped, then the members added.
+
+Where Redis does not hold the set, it is created only when the fallback write
+created it (``created``) and M still held the writer's token.
+KEYS: K, M. ARGV: ttl, max_size (``0``: none), token, created, then score/member
+pairs. Returns 1 when it added, 0 when it left the set to the next read.
+"""
+
+REMOVE_MEMBERS = Script(f"""
+{_in_slices("'ZREM'", 1)}
+redis.call('DEL', KEYS[2])
+return 1
+""")
+"""Members removed from K, M dropped.
+
+KEYS: K, M. ARGV: the members.
+"""
+
+DELETE = Script(f"""
+redis.call('DEL', KEYS[1])
+{_mark_not_found("KEYS[2]", "ARGV[1]")}
+return 1
+""")
+"""An entity deleted: K dropped, M set to ``NOT_FOUND``.
+
+KEYS: K, M. ARGV: ttl (of M).
+"""
+
+# -- a cluster: one key a script -------------------------------------------------------
+
+FILL_ABSENT = Script(f"""
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+{_in_slices("ARGV[2]", 3)}
+if ARGV[1] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return 1
+""")
+"""A fill's K write on a cluster: only where K is absent.
+
+KEYS: K. ARGV: ttl, command (``HSET`` or ``ZADD``), then its pairs. Returns 1
+when it wrote, 0 when K existed.
+"""
+
+RELEASE = Script("""
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+""")
+"""M deleted if it still holds the token.
+
+KEYS: M. ARGV: token. Returns 1 when it did, 0 when M held something else.
+"""
+
+REPLACE = Script(f"""
+redis.call('DEL', KEYS[1])
+{_in_slices("ARGV[2]", 3)}
+if ARGV[1] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return 1
+""")
+"""K replaced whole.
+
+KEYS: K. ARGV: ttl, command (``HSET`` or ``ZADD``), then its pairs.
+"""
+
+ADD_MEMBERS_NO_MARKER = Script(f"""
+local existed = redis.call('EXISTS', KEYS[1]) == 1
+if not existed and ARGV[3] ~= '1' then return 0 end
+{_in_slices("'ZADD'", 4)}
+if ARGV[2] ~= '0' then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[2]) - 1) end
+if ARGV[1] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if existed then return 1 end
+return {CREATED}
+""")
+"""Members added to K, which is created only when asked to; M is left to the caller.
+
+KEYS: K. ARGV: ttl, max_size (``0``: none), create, then score/member pairs.
+Returns 0 (no set, none made), 1 (added to the set) or ``CREATED``.
+"""

@@ -1,0 +1,107 @@
+"""The multiplexer's command target: redis-py's command methods, as encoded commands.
+
+Operations are functions of a command target (see ``transport``); on redis-py's
+client they run its methods. ``COMMANDS`` takes the same calls and returns what
+``Multiplexer.run`` sends instead: the command packed by hiredis, and the parser
+that gives the raw reply the shape redis-py's client would return
+(``decode_responses=False``, RESP2). It only packs arguments and names parsers;
+it must not hold connections, nor what a command means to dbdaora.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import hiredis
+
+Parser = Callable[[Any], Any] | None
+Command = tuple[bytes, Parser, int]  # encoded command(s), reply parser, command count
+
+
+def _pairs(reply: list[Any]) -> dict[Any, Any]:
+    items = iter(reply)
+    return dict(zip(items, items, strict=True))
+
+
+def _scored(reply: list[Any]) -> list[tuple[Any, float]]:
+    items = iter(reply)
+    return [(member, float(score)) for member, score in zip(items, items, strict=True)]
+
+
+def _ok(reply: Any) -> bool | None:
+    return True if reply == b"OK" else None
+
+
+def _text(reply: bytes) -> str:
+    return reply.decode()
+
+
+class Commands:
+    """The redis-py command methods dbdaora uses, as encoded commands.
+
+    Each method takes redis-py's arguments and returns what ``Multiplexer.run``
+    sends; the reply comes back shaped as redis-py's client would return it.
+    """
+
+    @staticmethod
+    def _command(parse: Parser, *args: Any) -> Command:
+        return hiredis.pack_command(args), parse, 1
+
+    def hgetall(self, key: bytes) -> Command:
+        return self._command(_pairs, b"HGETALL", key)
+
+    def hmget(self, key: bytes, fields: Sequence[bytes]) -> Command:
+        return self._command(None, b"HMGET", key, *fields)
+
+    def exists(self, *keys: bytes) -> Command:
+        return self._command(None, b"EXISTS", *keys)
+
+    def delete(self, *keys: bytes) -> Command:
+        return self._command(None, b"DEL", *keys)
+
+    def set(
+        self, key: bytes, value: Any, ex: int | None = None, nx: bool = False, get: bool = False
+    ) -> Command:
+        args: list[Any] = [b"SET", key, value]
+        if ex is not None:
+            args += [b"EX", ex]
+        if nx:
+            args.append(b"NX")
+        if get:
+            args.append(b"GET")
+        return self._command(None if get else _ok, *args)
+
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Command:
+        return self._command(None, b"EVALSHA", sha, numkeys, *keys_and_args)
+
+    def script_load(self, source: str) -> Command:
+        return self._command(_text, b"SCRIPT", b"LOAD", source)
+
+    def zrange(
+        self,
+        key: bytes,
+        start: Any,
+        end: Any,
+        desc: bool = False,
+        withscores: bool = False,
+        byscore: bool = False,
+        offset: int | None = None,
+        num: int | None = None,
+    ) -> Command:
+        args: list[Any] = [b"ZRANGE", key, start, end]
+        if byscore:
+            args.append(b"BYSCORE")
+        if desc:
+            args.append(b"REV")
+        if offset is not None and num is not None:
+            args += [b"LIMIT", offset, num]
+        if withscores:
+            args.append(b"WITHSCORES")
+        return self._command(_scored if withscores else None, *args)
+
+    def zcard(self, key: bytes) -> Command:
+        return self._command(None, b"ZCARD", key)
+
+
+COMMANDS = Commands()

@@ -1,0 +1,65 @@
+"""What a transport is, and the plainest one: ``Direct``.
+
+A transport takes operations to a server and brings their results back. An
+operation is a function of a redis-py command target (the client, one of its
+pipelines, or the multiplexer's encoder ``commands.COMMANDS``, which share their
+command methods), so the same operation runs on every transport. A transport
+holds connections and batching state; it must not hold what a command means to
+dbdaora, nor translate driver errors (its link does, once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+Operation = Callable[[Any], Any]
+
+
+class Transport(Protocol):
+    """How a link's operations reach the server."""
+
+    def run(self, operation: Operation) -> Awaitable[Any]: ...
+
+    def run_all(self, operations: list[Operation]) -> Awaitable[list[Any]]: ...
+
+    async def close(self) -> None: ...
+
+
+class Direct:
+    """Each call on the client as it comes: one pooled connection per call."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def run(self, operation: Operation) -> Any:
+        return await operation(self.client)
+
+    async def run_all(self, operations: list[Operation]) -> list[Any]:
+        return await execute(self.client, operations)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def alone(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether no other callback is ready to run in this iteration, so none can join.
+
+    asyncio's loop keeps its ready callbacks in ``_ready``; a loop without it
+    (uvloop) is always asked to wait one iteration.
+    """
+    ready = getattr(loop, "_ready", None)
+    return ready is not None and not ready
+
+
+async def execute(client: Any, operations: list[Operation]) -> list[Any]:
+    """Operations as one pipeline on ``client``; the first error in it is raised."""
+    pipe = client.pipeline(transaction=False)
+    for operation in operations:
+        operation(pipe)
+    results: list[Any] = await pipe.execute(raise_on_error=False)
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
