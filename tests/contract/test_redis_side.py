@@ -366,6 +366,15 @@ async def test_delete_drops_the_key_and_sets_not_found(side: Side) -> None:
     assert raw.ttl(m2) is None
 
 
+async def test_a_ttl_of_zero_means_no_expiry(side: Side) -> None:
+    """A ttl of 0, as in the scripts' ARGV, writes keys without expiry on every store."""
+    store, raw = side
+    (k1, m1), (k2, m2) = _keys("zero", "a"), _keys("zero", "b")
+    await store.put_hashes([(k1, m1, {b"a": "1"})], 0)
+    await store.delete(k2, m2, 0)
+    assert raw.ttl(k1) is None and raw.get(m2) == NOT_FOUND and raw.ttl(m2) is None
+
+
 async def test_evict_drops_only_the_keys_named(side: Side) -> None:
     """evict deletes hashes, sets and markers named, across slots, and nothing else."""
     store, raw = side

@@ -47,7 +47,8 @@ def claim(marker: bytes, token: bytes) -> Operation:
 
 
 def mark_not_found(marker: bytes, ttl: int | None) -> Operation:
-    return lambda target: target.set(marker, NOT_FOUND, ex=ttl)
+    # A ttl of 0 is "no expiry", as in the scripts; Redis refuses EX 0.
+    return lambda target: target.set(marker, NOT_FOUND, ex=ttl or None)
 
 
 def zrem(key: bytes, members: Sequence[str]) -> Operation:

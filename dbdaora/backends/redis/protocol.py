@@ -64,7 +64,13 @@ class RedisSide(Protocol):
     async def fill_hashes(
         self, items: Sequence[tuple[bytes, bytes, HashValue]], token: bytes, ttl: int | None
     ) -> None:
-        """Replace each (key, marker, hash) whose marker still holds ``token``."""
+        """Write each (key, marker, hash) whose marker still holds ``token``, and drop the marker.
+
+        A dbdaora write always changes the marker, so a key found while the
+        lease holds was written by someone else (a 0.27 writer, a hand-written
+        HSET): one node replaces it; the cluster, which must fill only absent
+        keys to keep its single-key ordering sound, leaves it as it is.
+        """
         ...
 
     async def fill_sorted_set(
