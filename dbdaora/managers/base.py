@@ -1,23 +1,59 @@
-"""What the hash and sorted-set managers share: their model, session and lease tokens."""
+"""What every manager shares: its model and session, cached answers, and outages.
+
+A Redis-side call a manager makes can find Redis unavailable; every one is
+answered alike, in one place (python-ndb's ``_handle_transient_errors``):
+``_redis`` counts the outage in ``errors`` and returns ``DOWN``, and the caller
+carries on with the fallback alone.
+"""
 
 from __future__ import annotations
 
+import enum
 import logging
-from collections.abc import Hashable, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any, Final, Generic, Literal, ParamSpec, TypeVar
 
-from dbdaora.exceptions import EntityNotFoundError
-from dbdaora.meta import ModelMeta
-from dbdaora.session import Session, default_session
+from dbdaora.exceptions import EntityNotFoundError, RedisUnavailableError
+from dbdaora.meta import CorruptData, ModelMeta
+from dbdaora.session import ModelStats, Session, default_session
 from dbdaora.session.cache import NOT_FOUND, NOTHING
 
 M = TypeVar("M")
+P = ParamSpec("P")
+T = TypeVar("T")
 
 logger = logging.getLogger("dbdaora")
 
 
+class Unanswered(enum.Enum):
+    """What a Redis-side read gave instead of data; ``is`` narrows the type.
+
+    ``MISS``: Redis does not hold the record, so it is read through (lease,
+    fallback read, fill). ``DOWN``: Redis was unavailable (counted in
+    ``errors``), so the fallback answers alone. ``CORRUPT``: Redis holds data
+    that does not decode, so it is dropped and the record read through.
+    """
+
+    MISS = "Redis does not hold the record"
+    DOWN = "Redis is unavailable"
+    CORRUPT = "Redis holds data that does not decode"
+
+
+MISS: Final = Unanswered.MISS
+DOWN: Final = Unanswered.DOWN
+CORRUPT: Final = Unanswered.CORRUPT
+
+
 class Manager(Generic[M]):
-    """Reads and writes one model through a session (the default one unless ``using``)."""
+    """Reads and writes one model through a session (the default one unless ``using``).
+
+    A manager holds no connection, breaker, cache or counter: all of that lives
+    in the session, looked up on every call, so one manager serves any session
+    and a new default session takes effect at once. It knows the model's
+    records; how a store call is bounded, broken or repaired is the session's.
+    """
+
+    __slots__ = ("_session", "meta")
 
     def __init__(self, meta: ModelMeta, session: Session | None = None) -> None:
         self.meta = meta
@@ -30,6 +66,35 @@ class Manager(Generic[M]):
     def using(self, session: Session) -> Any:
         """This manager on an explicit session."""
         return type(self)(self.meta, session)
+
+    @property
+    def _stats(self) -> ModelStats:
+        return self.session.stats_for(self.meta)
+
+    async def _redis(
+        self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
+    ) -> T | Literal[Unanswered.DOWN]:
+        """``session.redis(call, ...)``, or ``DOWN`` with the outage counted."""
+        try:
+            return await self.session.redis(call, *args, **kwargs)
+        except RedisUnavailableError:
+            return self._down()
+
+    def _down(self) -> Literal[Unanswered.DOWN]:
+        """Count an outage; ``DOWN``.
+
+        For the few callers that catch ``RedisUnavailableError`` themselves: the
+        hash reads (``get``, ``get_many``, ``exists``), where ``_redis`` would add
+        a coroutine frame to every hit, and fills sent together, which count one
+        outage, not one per write.
+        """
+        self._stats.errors += 1
+        return DOWN
+
+    def _corrupt(self, key: bytes, exc: CorruptData) -> Literal[Unanswered.CORRUPT]:
+        """Log data Redis holds that does not decode; ``CORRUPT``."""
+        logger.warning("corrupt Redis data at %r, reading the fallback: %s", key, exc)
+        return CORRUPT
 
     async def _cached(self, name: str, variant: Hashable, parts: tuple[Any, ...]) -> Any:
         """The session cache's answer, or ``NOTHING``; a cached miss raises at once.

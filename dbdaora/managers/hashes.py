@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any
 
 from dbdaora.exceptions import BackendError, EntityNotFoundError, RedisUnavailableError
-from dbdaora.lease import is_lease, lease_token
-from dbdaora.managers.base import M, Manager, logger
+from dbdaora.lease import lease_token
+from dbdaora.managers.base import CORRUPT, DOWN, MISS, M, Unanswered
+from dbdaora.managers.read_through import ReadThrough
 from dbdaora.meta import CorruptData, FieldInfo
+from dbdaora.session import Session
 from dbdaora.session.cache import NOT_FOUND, NOTHING, WHOLE
 
+Selection = Sequence[FieldInfo] | None
+"""The fields a ``fields=`` read asks for; None for the whole entity."""
 
-class HashManager(Manager[M]):
+
+class HashManager(ReadThrough[M]):
     """``Model.objects`` of a hash model."""
+
+    __slots__ = ()
 
     async def add(self, *entities: M) -> None:
         """Write entities: the fallback first, then Redis in one atomic script per entity.
@@ -44,10 +50,7 @@ class HashManager(Manager[M]):
             await self._evict([key for record in records for key in record[:2]])
             raise
         session.stats_for(meta).fallback_writes += len(records)
-        try:
-            await session.redis(session.memory.put_hashes, records, session.ttl(meta))
-        except RedisUnavailableError:
-            session.stats_for(meta).errors += 1
+        if await self._redis(session.memory.put_hashes, records, session.ttl(meta)) is DOWN:
             session.remember_unwritten(key for record in records for key in record[:2])
         if session.cache is not None:
             for name, entity in zip(names, entities, strict=True):
@@ -68,78 +71,101 @@ class HashManager(Manager[M]):
         key_parts = meta.key_parts(parts, named)
         name = meta.key_text(key_parts)
         selected = None if fields is None else meta.select(fields)
-        session = self.session
-        stats = session.stats_for(meta)
-        cache = session.cache
         variant = WHOLE if selected is None else tuple(field.name for field in selected)
+        session = self.session
+        cache = session.cache
         if cache is not None:
             cached = await self._cached(name, variant, key_parts)
             if cached is not NOTHING:
                 copy: M = meta.copy(cached)
                 return copy
-        redis_up = True
-        key = meta.redis_key(name)
-        memory = session.memory
-        # A whole read that misses may take the fill lease in the same round trip.
-        token: bytes | None = None
-        before: bytes | None = None
-        raw: Any = None
+        # Awaited and caught here, not in a step of its own: a step would add a
+        # coroutine frame to every hit.
+        read, token = self._first_read(session, name, selected)
         try:
-            if selected is not None:
-                raw = await session.redis(memory.hmget, key, [f.raw_name for f in selected])
-            elif memory.leases_on_read():
-                token = lease_token()
-                raw, before = await session.redis(
-                    memory.hgetall_or_lease, key, meta.marker_key(name), token
-                )
-            else:
-                raw = await session.redis(memory.hgetall, key)
-            try:
-                found = self._decode(raw, key_parts, selected)
-            except CorruptData as exc:
-                _log_corrupt(key, exc)
-                await self._drop_corrupt([key])
-                found = None
+            answer = await read
+            found = self._decode(answer if token is None else answer[0], key_parts, selected)
         except RedisUnavailableError:
-            stats.errors += 1
-            found, redis_up = None, False
-        if found is not None:
-            stats.redis_hits += 1
+            found = answer = self._down()
+        except CorruptData as exc:
+            found = self._corrupt(meta.redis_key(name), exc)
+        if type(found) is Unanswered:  # cheaper than isinstance on every hit
+            found = await self._missed(name, key_parts, selected, found, answer, token)
         else:
-            stats.misses += 1
-            if token is not None and redis_up and not raw:
-                found = await self._read_leased(name, before, token)
-            else:
-                found = (await self._load([name], redis_up))[0]
-                if found is not None and selected is not None:
-                    found = meta.project(found, selected, key_parts)
+            session.stats_for(meta).redis_hits += 1
         if cache is not None:
             await cache.remember(
                 meta.model, name, variant, NOT_FOUND if found is None else meta.copy(found)
             )
         if found is None:
-            stats.not_found += 1
+            session.stats_for(meta).not_found += 1
             raise EntityNotFoundError(meta.name, key_parts)
         result: M = found
         return result
 
-    def _decode(
-        self, raw: Any, key_parts: Sequence[Any], selected: Sequence[FieldInfo] | None
+    def _first_read(
+        self, session: Session, name: str, selected: Selection
+    ) -> tuple[Awaitable[Any], bytes | None]:
+        """A get's one Redis read, to await, and the lease token it offers (or None).
+
+        ``fields=`` reads with HMGET. A whole read takes the fill lease on a miss
+        in the same round trip where the store makes that one round trip; else
+        it reads with HGETALL.
+        """
+        meta, memory = self.meta, session.memory
+        key = meta.redis_key(name)
+        if selected is not None:
+            return session.redis(memory.hmget, key, [field.raw_name for field in selected]), None
+        if memory.leases_on_read():
+            token = lease_token()
+            return session.redis(memory.hgetall_or_lease, key, meta.marker_key(name), token), token
+        return session.redis(memory.hgetall, key), None
+
+    async def _missed(
+        self,
+        name: str,
+        key_parts: tuple[Any, ...],
+        selected: Selection,
+        why: Unanswered,
+        answer: Any,
+        token: bytes | None,
     ) -> Any:
-        """The entity in a HGETALL or HMGET answer, or None on a miss.
+        """A get's entity when Redis gave none, or None where it is nowhere.
+
+        ``answer`` is the first read's. A miss whose first read offered the lease
+        goes on from that answer; the others read through (Redis up) or read the
+        fallback alone (Redis down).
+        """
+        redis_up = why is not DOWN
+        if why is CORRUPT:
+            redis_up = await self._drop_corrupt([self.meta.redis_key(name)])
+        self._stats.misses += 1
+        if why is MISS and token is not None:
+            return await self._read_leased(name, answer[1], token)
+        found = (await self._load([name], redis_up))[0]
+        if found is not None and selected is not None:
+            found = self.meta.project(found, selected, key_parts)
+        return found
+
+    def _decode(self, raw: Any, key_parts: Sequence[Any], selected: Selection) -> Any:
+        """The entity in a HGETALL or HMGET answer, or ``MISS``.
 
         Raises:
             CorruptData: Redis holds text that does not decode.
         """
         if selected is None:
-            return self.meta.from_hash(raw) if raw else None
+            return self.meta.from_hash(raw) if raw else MISS
         if any(value is not None for value in raw):
             return self.meta.from_fields(selected, raw, key_parts)
-        return None
+        return MISS
 
-    async def _drop_corrupt(self, keys: list[bytes]) -> None:
-        """Delete keys whose data does not decode, so the fallback refills them."""
-        await self.session.redis(self.session.memory.evict, keys)
+    async def _drop_corrupt(self, keys: list[bytes]) -> bool:
+        """Delete keys whose data does not decode, so the fallback refills them.
+
+        Returns:
+            Whether Redis answered.
+        """
+        return await self._redis(self.session.memory.evict, keys) is not DOWN
 
     async def get_many(self, ids: Iterable[Any], *, fields: Iterable[str] | None = None) -> list[M]:
         """The entities found among ``ids``, in the order asked; missing ones left out.
@@ -153,9 +179,8 @@ class HashManager(Manager[M]):
         names = [meta.key_text(parts) for parts in parts_list]
         selected = None if fields is None else meta.select(fields)
         variant = WHOLE if selected is None else tuple(field.name for field in selected)
-        session = self.session
-        stats = session.stats_for(meta)
-        cache = session.cache
+        stats = self._stats
+        cache = self.session.cache
         found: list[Any] = [NOTHING] * len(names)
         if cache is not None:
             for i, name in enumerate(names):
@@ -165,28 +190,11 @@ class HashManager(Manager[M]):
                     found[i] = None if cached is NOT_FOUND else meta.copy(cached)
         asked = [i for i, entity in enumerate(found) if entity is NOTHING]
         if asked:
-            redis_up = True
-            try:
-                from_redis = await self._many_from_redis(
-                    [names[i] for i in asked], [parts_list[i] for i in asked], selected
-                )
-            except RedisUnavailableError:
-                stats.errors += 1
-                from_redis, redis_up = [None] * len(asked), False
-            misses = []
-            for i, entity in zip(asked, from_redis, strict=True):
-                if entity is None:
-                    misses.append(i)
-                else:
-                    stats.redis_hits += 1
-                    found[i] = entity
-            stats.misses += len(misses)
+            misses, redis_up = await self._many_from_redis(
+                names, parts_list, selected, asked, found
+            )
             if misses:
-                loaded = await self._load([names[i] for i in misses], redis_up)
-                for i, entity in zip(misses, loaded, strict=True):
-                    if entity is not None and selected is not None:
-                        entity = meta.project(entity, selected, parts_list[i])
-                    found[i] = entity
+                await self._many_from_fallback(names, parts_list, selected, misses, redis_up, found)
             if cache is not None:
                 for i in asked:
                     entity = found[i]
@@ -199,26 +207,83 @@ class HashManager(Manager[M]):
         self,
         names: Sequence[str],
         parts_list: Sequence[tuple[Any, ...]],
-        selected: Sequence[FieldInfo] | None,
-    ) -> list[Any]:
+        selected: Selection,
+        asked: list[int],
+        found: list[Any],
+    ) -> tuple[list[int], bool]:
+        """Put Redis's entities at the ``asked`` indexes of ``found``.
+
+        Returns:
+            The indexes Redis missed, and whether Redis answered. Where Redis is
+            unavailable, or cannot drop what does not decode, that is all of
+            them, with no hit counted.
+        """
         meta, session = self.meta, self.session
-        keys = [meta.redis_key(name) for name in names]
-        found: list[Any] = [None] * len(keys)
+        memory = session.memory
+        keys = [meta.redis_key(names[i]) for i in asked]
+        try:  # caught here, not by _redis: that would add a frame to every hit
+            if selected is None:
+                rows: list[Any] = await session.redis(memory.hgetall_many, keys)
+            else:
+                raw_names = [field.raw_name for field in selected]
+                rows = await session.redis(memory.hmget_many, keys, raw_names)
+        except RedisUnavailableError:
+            self._down()
+            return self._all_missed(asked), False
+        entities, corrupt_keys = self._decode_rows(
+            rows, keys, [parts_list[i] for i in asked], selected
+        )
+        if corrupt_keys and not await self._drop_corrupt(corrupt_keys):
+            return self._all_missed(asked), False
+        stats = session.stats_for(meta)
+        misses = []
+        for i, entity in zip(asked, entities, strict=True):
+            if entity is MISS:
+                misses.append(i)
+            else:
+                stats.redis_hits += 1
+                found[i] = entity
+        stats.misses += len(misses)
+        return misses, True
+
+    def _decode_rows(
+        self,
+        rows: Sequence[Any],
+        keys: Sequence[bytes],
+        parts_list: Sequence[tuple[Any, ...]],
+        selected: Selection,
+    ) -> tuple[list[Any], list[bytes]]:
+        """The entities in a batch of HGETALL or HMGET answers (``MISS`` on a miss), and
+        the keys whose data does not decode, logged."""
+        entities: list[Any] = [MISS] * len(rows)
         corrupt_keys: list[bytes] = []
-        if selected is None:
-            rows: list[Any] = await session.redis(session.memory.hgetall_many, keys)
-        else:
-            raw_names = [field.raw_name for field in selected]
-            rows = await session.redis(session.memory.hmget_many, keys, raw_names)
         for i, row in enumerate(rows):
             try:
-                found[i] = self._decode(row, parts_list[i], selected)
+                entities[i] = self._decode(row, parts_list[i], selected)
             except CorruptData as exc:
-                _log_corrupt(keys[i], exc)
+                self._corrupt(keys[i], exc)
                 corrupt_keys.append(keys[i])
-        if corrupt_keys:
-            await self._drop_corrupt(corrupt_keys)
-        return found
+        return entities, corrupt_keys
+
+    def _all_missed(self, asked: list[int]) -> list[int]:
+        self._stats.misses += len(asked)
+        return asked
+
+    async def _many_from_fallback(
+        self,
+        names: Sequence[str],
+        parts_list: Sequence[tuple[Any, ...]],
+        selected: Selection,
+        misses: list[int],
+        redis_up: bool,
+        found: list[Any],
+    ) -> None:
+        """Put the fallback's entities (None where it has none) at the indexes Redis missed."""
+        loaded = await self._load([names[i] for i in misses], redis_up)
+        for i, entity in zip(misses, loaded, strict=True):
+            if entity is not None and selected is not None:
+                entity = self.meta.project(entity, selected, parts_list[i])
+            found[i] = entity
 
     async def exists(self, *parts: Any, **named: Any) -> bool:
         """Whether the entity exists, in Redis or (read through) in the fallback."""
@@ -232,12 +297,12 @@ class HashManager(Manager[M]):
                 session.stats_for(meta).cache_hits += 1
                 return cached is not NOT_FOUND
         redis_up = True
-        try:
+        try:  # caught here, not by _redis: that would add a frame to every hit
             if await session.redis(session.memory.exists, meta.redis_key(name)):
                 session.stats_for(meta).redis_hits += 1
                 return True
         except RedisUnavailableError:
-            session.stats_for(meta).errors += 1
+            self._down()
             redis_up = False
         return (await self._load([name], redis_up))[0] is not None
 
@@ -249,10 +314,7 @@ class HashManager(Manager[M]):
         await session.durable(session.fallback.delete, meta, name)
         session.stats_for(meta).fallback_writes += 1
         key, marker = meta.redis_key(name), meta.marker_key(name)
-        try:
-            await session.redis(session.memory.delete, key, marker, session.ttl(meta))
-        except RedisUnavailableError:
-            session.stats_for(meta).errors += 1
+        if await self._redis(session.memory.delete, key, marker, session.ttl(meta)) is DOWN:
             session.remember_unwritten([key, marker])
         if session.cache is not None:
             await session.cache.remember(meta.model, name, WHOLE, NOT_FOUND)
@@ -262,102 +324,20 @@ class HashManager(Manager[M]):
         try:
             await session.redis(session.memory.evict, keys)
         except RedisUnavailableError:
+            # Not counted in errors, unlike every other outage: the add this
+            # follows fails anyway, with the fallback's BackendError.
             session.remember_unwritten(keys)
 
-    async def _load(self, names: Sequence[str], redis_up: bool) -> list[Any]:
-        """Entities from the fallback, one read per name however many callers ask."""
-        read = self._read_through if redis_up else self._read_fallback
-        return await self.session.coalesce(self.meta.model, names, read)
-
-    async def _read_fallback(self, names: list[str]) -> list[Any]:
-        """The fallback alone, nothing filled: Redis is down, or another reader holds the lease."""
+    async def _fetch(self, names: list[str]) -> list[Any]:
         session = self.session
-        session.stats_for(self.meta).fallback_reads += len(names)
         entities: list[Any] = await session.durable(session.fallback.get_many, self.meta, names)
         return entities
 
-    async def _read_through(self, names: list[str]) -> list[Any]:
-        """Read the fallback for Redis misses and fill Redis where this reader holds the lease.
-
-        A not-found marker answers None without asking the fallback. With Redis
-        unreachable, the fallback answers and nothing is filled.
-        """
+    def _fills(
+        self, found: Sequence[tuple[str, bytes, Any]], token: bytes, ttl: int | None
+    ) -> list[Awaitable[None]]:
         meta, session = self.meta, self.session
-        token = lease_token()
-        markers = [meta.marker_key(name) for name in names]
-        try:
-            before: list[bytes | None] = await session.redis(session.memory.lease, markers, token)
-        except RedisUnavailableError:
-            session.stats_for(meta).errors += 1
-            return await self._read_fallback(names)
-        return await self._fill_through(names, markers, before, token)
-
-    async def _read_leased(self, name: str, before: bytes | None, token: bytes) -> Any:
-        """The entity for a get whose first round trip missed and answered the lease.
-
-        The lease holder's read and fill is one others may join; a not-found
-        marker answers None; readers behind another's lease read the fallback
-        without filling, sharing any read under way.
-        """
-        session, model = self.session, self.meta.model
-        if before is None:
-
-            async def read_and_fill(names: list[str]) -> list[Any]:
-                return await self._fill_through(names, [self.meta.marker_key(name)], [None], token)
-
-            return (await session.lead(model, [name], read_and_fill))[0]
-        if not is_lease(before):
-            return None
-        return (await session.coalesce(model, [name], self._read_fallback))[0]
-
-    async def _fill_through(
-        self,
-        names: Sequence[str],
-        markers: Sequence[bytes],
-        before: Sequence[bytes | None],
-        token: bytes,
-    ) -> list[Any]:
-        """Fallback reads for the names whose marker ``before`` a lease allowed; the fills.
-
-        ``before`` holds each marker's value before ``token`` was offered: None
-        where this reader took the lease, a lease where another reader holds it.
-        """
-        meta, session = self.meta, self.session
-        memory = session.memory
-        leased = [value is None for value in before]
-        results: list[Any] = [None] * len(names)
-        to_read = [i for i, value in enumerate(before) if value is None or is_lease(value)]
-        if not to_read:
-            return results
-        entities = await session.durable(
-            session.fallback.get_many, meta, [names[i] for i in to_read]
-        )
-        session.stats_for(meta).fallback_reads += len(to_read)
-        fills: list[tuple[bytes, bytes, Any]] = []
-        missing: list[bytes] = []
-        for i, entity in zip(to_read, entities, strict=True):
-            results[i] = entity
-            if not leased[i]:
-                continue
-            if entity is None:
-                missing.append(markers[i])
-            else:
-                fills.append((meta.redis_key(names[i]), markers[i], meta.to_hash(entity)))
-        ttl = session.ttl(meta)
-        writes = []
-        if fills:
-            writes.append(session.redis(memory.fill_hashes, fills, token, ttl))
-        if missing:
-            writes.append(session.redis(memory.fill_missing, missing, token, ttl))
-        try:
-            if len(writes) == 1:  # the usual case: no task to start
-                await writes[0]
-            else:  # started together, the two go out in one pipeline
-                await asyncio.gather(*writes)
-        except RedisUnavailableError:
-            session.stats_for(meta).errors += 1
-        return results
-
-
-def _log_corrupt(key: bytes, exc: CorruptData) -> None:
-    logger.warning("corrupt Redis data at %r, reading the fallback: %s", key, exc)
+        items = [
+            (meta.redis_key(name), marker, meta.to_hash(entity)) for name, marker, entity in found
+        ]
+        return [session.redis(session.memory.fill_hashes, items, token, ttl)]

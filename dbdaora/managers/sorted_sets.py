@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from typing import Any
 
 from dbdaora.backends import zset
-from dbdaora.backends.redis.protocol import Pairs
-from dbdaora.exceptions import EntityNotFoundError, RedisUnavailableError, ValidationError
-from dbdaora.lease import is_lease, lease_token
-from dbdaora.managers.base import M, Manager, logger
+from dbdaora.backends.redis.protocol import Pairs, RedisSide
+from dbdaora.exceptions import EntityNotFoundError, ValidationError
+from dbdaora.lease import lease_token
+from dbdaora.managers.base import CORRUPT, DOWN, MISS, M, Unanswered
+from dbdaora.managers.read_through import ReadThrough
 from dbdaora.meta import CorruptData
 from dbdaora.session.cache import NOT_FOUND, NOTHING, WHOLE
 
-MISS: Any = object()
 
-
-class SortedSetManager(Manager[M]):
+class SortedSetManager(ReadThrough[M]):
     """``Model.objects`` of a sorted-set model.
 
     Reads of a set that neither Redis nor the fallback holds raise
     ``EntityNotFoundError``; a set that exists answers its members, maybe none.
     """
+
+    __slots__ = ()
 
     async def add(self, *entities: M) -> None:
         """Add members (several sets at once is fine): the fallback first, then Redis.
@@ -44,10 +45,7 @@ class SortedSetManager(Manager[M]):
             key, marker, token = meta.redis_key(name), meta.marker_key(name), lease_token()
             # The claim ends readers' leases and lets this writer create the set in
             # Redis only if no other write touched it in between.
-            try:
-                await session.redis(memory.claim, marker, token)
-            except RedisUnavailableError:
-                session.stats_for(meta).errors += 1
+            await self._redis(memory.claim, marker, token)
             created = await session.durable(
                 session.fallback.add_members, meta, name, pairs, meta.max_size
             )
@@ -155,11 +153,10 @@ class SortedSetManager(Manager[M]):
                     field=label,
                     value=value,
                 )
-        key = self.meta.redis_key(self.meta.key_text(parts))
-        return await self._query(
+        return await self._members(
             parts,
             ("range", start, stop, reverse),
-            lambda memory: memory.zrange(key, start, stop, reverse=reverse),
+            lambda memory, key: memory.zrange(key, start, stop, reverse=reverse),
             lambda pairs: zset.by_rank(zset.ordered(pairs, reverse=reverse), start, stop),
         )
 
@@ -191,11 +188,10 @@ class SortedSetManager(Manager[M]):
                 value=(offset, count),
             )
         low, high = float(min), float(max)
-        key = self.meta.redis_key(self.meta.key_text(key_parts))
-        return await self._query(
+        return await self._members(
             key_parts,
             ("score", low, high, reverse, offset, count),
-            lambda memory: memory.zrange_by_score(
+            lambda memory, key: memory.zrange_by_score(
                 key, low, high, reverse=reverse, offset=offset, count=count
             ),
             lambda pairs: zset.by_score(
@@ -210,14 +206,14 @@ class SortedSetManager(Manager[M]):
 
     async def count(self, *parts: Any, **named: Any) -> int:
         """How many members the set has (ZCARD)."""
-        key_parts = self.meta.key_parts(parts, named)
-        session = self.session
-
-        async def ask(memory: Any, key: bytes) -> Any:
-            size = await session.redis(memory.zcard, key)
-            return size or MISS  # Redis keeps no empty sets
-
-        size: int = await self._answer(key_parts, ("count",), ask, len)
+        size: int = await self._answer(
+            self.meta.key_parts(parts, named),
+            ("count",),
+            lambda memory, key: memory.zcard(key),
+            lambda size: size,
+            len,
+            probe_empty=False,  # Redis keeps no empty sets: no members, no set
+        )
         return size
 
     async def exists(self, *parts: Any, **named: Any) -> bool:
@@ -273,10 +269,7 @@ class SortedSetManager(Manager[M]):
         meta, session = self.meta, self.session
         if session.cache is not None:
             await session.cache.forget(meta.model, name)
-        try:
-            await session.redis(call, *args, **kwargs)
-        except RedisUnavailableError:
-            session.stats_for(meta).errors += 1
+        if await self._redis(call, *args, **kwargs) is DOWN:
             session.remember_unwritten([meta.redis_key(name), meta.marker_key(name)])
 
     def _range_args(
@@ -287,123 +280,123 @@ class SortedSetManager(Manager[M]):
             return self.meta.key_parts((), named), args
         return self._split(args)
 
-    async def _query(
+    async def _members(
         self,
         parts: tuple[Any, ...],
         variant: Hashable,
-        from_redis: Callable[[Any], Awaitable[Pairs]],
+        from_redis: Callable[[RedisSide, bytes], Awaitable[Pairs]],
         locally: Callable[[Pairs], Pairs],
     ) -> list[M]:
         """Members from Redis; for a set Redis lacks, from the fallback, filling Redis."""
         meta = self.meta
 
-        session = self.session
-
-        async def ask(memory: Any, key: bytes) -> Any:
-            pairs = await session.redis(from_redis, memory)
-            if not pairs and not await session.redis(memory.exists, key):
-                return MISS
+        def decode(pairs: Pairs) -> list[M]:
             return [meta.from_member(parts, member, score) for member, score in pairs]
 
-        def build(pairs: Pairs) -> list[M]:
-            return [meta.from_member(parts, member, score) for member, score in locally(pairs)]
-
-        members: list[M] = await self._answer(parts, variant, ask, build)
+        members: list[M] = await self._answer(
+            parts,
+            variant,
+            from_redis,
+            decode,
+            lambda pairs: decode(locally(pairs)),
+            probe_empty=True,  # an empty range of a set Redis holds is an answer
+        )
         return [meta.copy(member) for member in members]
 
     async def _answer(
         self,
         parts: tuple[Any, ...],
         variant: Hashable,
-        ask: Callable[[Any, bytes], Awaitable[Any]],
+        read: Callable[[RedisSide, bytes], Awaitable[Any]],
+        decode: Callable[[Any], Any],
         from_pairs: Callable[[Pairs], Any],
+        *,
+        probe_empty: bool,
     ) -> Any:
-        """One read: the cache, then Redis (``ask``), then the fallback's members.
+        """One read: the cache, then Redis, then the fallback's members.
 
-        ``ask`` answers from Redis, or ``MISS`` where Redis does not hold the set;
-        ``from_pairs`` answers from the fallback's members.
+        ``read(memory, key)`` makes the one Redis call, and ``decode`` turns its
+        answer into the result (or raises ``CorruptData``); ``from_pairs`` makes
+        the result from the fallback's members. An empty answer means Redis
+        lacks the set, unless ``probe_empty``: then EXISTS tells.
         """
         meta, session = self.meta, self.session
         name = meta.key_text(parts)
-        key = meta.redis_key(name)
-        stats = session.stats_for(meta)
         cache = session.cache
         if cache is not None:
             cached = await self._cached(name, variant, parts)
             if cached is not NOTHING:
                 return cached
-        answer: Any = MISS
-        redis_up = True
-        try:
-            answer = await ask(session.memory, key)
-        except RedisUnavailableError:
-            stats.errors += 1
-            redis_up = False
-        except CorruptData as exc:
-            logger.warning("corrupt Redis data at %r, reading the fallback: %s", key, exc)
-            try:
-                await session.redis(session.memory.evict, [key])
-            except RedisUnavailableError:
-                stats.errors += 1
-        if answer is not MISS:
-            stats.redis_hits += 1
+        key = meta.redis_key(name)
+        raw = await self._redis(read, session.memory, key)
+        if raw is not DOWN and not raw:
+            held = probe_empty and await self._redis(session.memory.exists, key)
+            if held is DOWN:
+                raw = DOWN
+            elif not held:
+                raw = MISS
+        if type(raw) is Unanswered:  # cheaper than isinstance on every hit
+            answer = raw
         else:
-            stats.misses += 1
-            read = self._read_through if redis_up else self._read_fallback
-            (pairs,) = await session.coalesce(meta.model, [name], read)
-            if pairs is None:
-                stats.not_found += 1
-                if cache is not None:
-                    await cache.remember(meta.model, name, variant, NOT_FOUND)
-                raise EntityNotFoundError(meta.name, parts)
-            answer = from_pairs(pairs)
+            try:
+                answer = decode(raw)
+            except CorruptData as exc:
+                answer = self._corrupt(key, exc)
+        if type(answer) is Unanswered:
+            answer = await self._missed(name, parts, variant, answer, from_pairs)
+        else:
+            session.stats_for(meta).redis_hits += 1
         if cache is not None:
             await cache.remember(meta.model, name, variant, answer)
         return answer
 
-    async def _read_through(self, names: list[str]) -> list[Pairs | None]:
-        """The set's members from the fallback, filling Redis where this reader holds the lease.
+    async def _missed(
+        self,
+        name: str,
+        parts: tuple[Any, ...],
+        variant: Hashable,
+        why: Unanswered,
+        from_pairs: Callable[[Pairs], Any],
+    ) -> Any:
+        """A read's answer when Redis gave none: from the fallback's members.
 
-        None where the set is nowhere (a not-found marker answers without the fallback).
+        Raises:
+            EntityNotFoundError: the set is nowhere (remembered in the cache).
         """
         meta, session = self.meta, self.session
-        memory = session.memory
-        (name,) = names
-        marker = meta.marker_key(name)
-        token = lease_token()
-        try:
-            before = (await session.redis(memory.lease, [marker], token))[0]
-        except RedisUnavailableError:
-            session.stats_for(meta).errors += 1
-            return await self._read_fallback(names)
-        if before is not None and not is_lease(before):
-            return [None]
-        leased = before is None
-        members = await session.durable(session.fallback.get_members, meta, name)
-        session.stats_for(meta).fallback_reads += 1
-        ttl = session.ttl(meta)
-        try:
-            if not members and leased:
-                await session.redis(memory.fill_missing, [marker], token, ttl)
-            elif members and leased:
-                key = meta.redis_key(name)
-                await session.redis(memory.fill_sorted_set, key, marker, members, token, ttl)
-        except RedisUnavailableError:
-            session.stats_for(meta).errors += 1
-        return [_pairs(members)]
+        if why is CORRUPT:
+            # Read through even if the delete failed: the lease that follows
+            # finds Redis down by itself.
+            await self._redis(session.memory.evict, [meta.redis_key(name)])
+        stats = session.stats_for(meta)
+        stats.misses += 1
+        (members,) = await self._load([name], why is not DOWN)
+        if members is None:
+            stats.not_found += 1
+            if session.cache is not None:
+                await session.cache.remember(meta.model, name, variant, NOT_FOUND)
+            raise EntityNotFoundError(meta.name, parts)
+        return from_pairs(_pairs(members))
 
-    async def _read_fallback(self, names: list[str]) -> list[Pairs | None]:
-        """The fallback alone, for a request that already found Redis unavailable."""
+    async def _fetch(self, names: list[str]) -> list[Any]:
         meta, session = self.meta, self.session
-        (name,) = names
-        members = await session.durable(session.fallback.get_members, meta, name)
-        session.stats_for(meta).fallback_reads += 1
-        return [_pairs(members)]
+        return [
+            await session.durable(session.fallback.get_members, meta, name) or None
+            for name in names
+        ]
+
+    def _fills(
+        self, found: Sequence[tuple[str, bytes, Any]], token: bytes, ttl: int | None
+    ) -> list[Awaitable[None]]:
+        meta, session = self.meta, self.session
+        fill = session.memory.fill_sorted_set
+        return [
+            session.redis(fill, meta.redis_key(name), marker, members, token, ttl)
+            for name, marker, members in found
+        ]
 
 
-def _pairs(members: list[tuple[str, float]] | None) -> Pairs | None:
-    """Fallback members as Redis answers them (float scores, whatever the store kept,
-    such as 0.27's ints); None for a set with none."""
-    if not members:
-        return None
+def _pairs(members: list[tuple[str, float]]) -> Pairs:
+    """Fallback members as Redis answers them: float scores, whatever the store kept
+    (such as 0.27's ints)."""
     return [(member.encode(), float(score)) for member, score in members]

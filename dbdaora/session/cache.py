@@ -18,7 +18,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, Final
 
 from aiocache.base import BaseCache
 from aiocache.serializers import NullSerializer
@@ -28,6 +28,8 @@ from dbdaora.settings import Policy
 
 class _RecencyOrder:
     """Least recently used first."""
+
+    __slots__ = ("_keys",)
 
     def __init__(self) -> None:
         self._keys: OrderedDict[Hashable, None] = OrderedDict()
@@ -55,6 +57,8 @@ class _FrequencyOrder:
     Keys sit in one bucket per use count, so a use, an eviction and a removal
     each cost O(1) (the lowest count is found again only after a removal).
     """
+
+    __slots__ = ("_buckets", "_lowest", "_uses")
 
     def __init__(self) -> None:
         self._uses: dict[Hashable, int] = {}
@@ -231,8 +235,8 @@ class Cached(enum.Enum):
     NOT_FOUND = "cached as not found"
 
 
-NOTHING = Cached.NOTHING
-NOT_FOUND = Cached.NOT_FOUND
+NOTHING: Final = Cached.NOTHING
+NOT_FOUND: Final = Cached.NOT_FOUND
 WHOLE: Hashable = None
 
 
@@ -246,6 +250,8 @@ class EntityCache:
     aiocache's public ones wrap: the wrappers' logging, environment lookup and
     timeout handling cost about six times the lookup itself, on every hit.
     """
+
+    __slots__ = ("backend",)
 
     def __init__(self, ttl: float | None, max_size: int, policy: Policy = "lru") -> None:
         self.backend = BoundedMemoryCache(max_size=max_size, ttl=ttl, policy=policy)

@@ -21,6 +21,8 @@ T = TypeVar("T")
 class Deadlines:
     """Bounds each call made through ``run`` by ``seconds``."""
 
+    __slots__ = ("_expired", "_loop", "_running", "_timer", "seconds")
+
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -52,7 +54,7 @@ class Deadlines:
         None and should use ``asyncio.timeout(seconds)``.
         """
         loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
+        task = asyncio.current_task(loop)
         if task is None or task in self._running:
             return None
         if loop is not self._loop:  # asyncio.run again: the old loop's timer is gone

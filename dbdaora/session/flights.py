@@ -10,6 +10,8 @@ from typing import Any
 class Flights:
     """The single-flight half of ``Session``: reads under way, by (kind, record name)."""
 
+    __slots__ = ()
+
     _flights: dict[Hashable, tuple[asyncio.Future[list[Any]], int]]
 
     async def coalesce(

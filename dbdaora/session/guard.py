@@ -28,6 +28,9 @@ T = TypeVar("T")
 
 logger = logging.getLogger("dbdaora")
 
+# An enum member is slow to reach through its class, and every Redis call asks.
+_CLOSED = CircuitBreakerState.CLOSED
+
 
 class _LogStateChanges(CircuitBreakerListener):  # type: ignore[misc] # aiobreaker ships no type hints
     def state_change(self, breaker: CircuitBreaker, old: Any, new: Any) -> None:
@@ -67,7 +70,14 @@ def breaker_state(breaker: CircuitBreaker | None) -> str:
 
 
 class Guard:
-    """The guarding half of ``Session``: its stores, their breakers, the keys to repair."""
+    """The guarding half of ``Session``: its stores, their breakers, the keys to repair.
+
+    The guard knows no models, records or counters: it sees store calls and
+    Redis keys only, and reports an outage by raising, for the managers to
+    answer and count.
+    """
+
+    __slots__ = ()
 
     memory: RedisSide
     fallback: FallbackStore
@@ -90,19 +100,21 @@ class Guard:
         breaker = self.memory_breaker
         try:
             if breaker is not None and (
-                breaker.current_state is not CircuitBreakerState.CLOSED or breaker.fail_counter
+                breaker.current_state is not _CLOSED or breaker.fail_counter
             ):
                 result: T = await breaker.call_async(self._bounded, call, *args, **kwargs)
                 return result
             # A closed breaker with no failures counted has nothing to do on a
             # success: skip its bookkeeping, and hand it only the failures.
-            deadlines = self._deadlines
-            task = None if deadlines is None else deadlines.enter()
             try:
+                deadlines = self._deadlines
+                if deadlines is None:
+                    return await call(*args, **kwargs)
+                task = deadlines.enter()
                 if task is None:
-                    return await self._bounded(call, *args, **kwargs)
-                # Deadlines.run's steps inline: this is every Redis call's path.
-                assert deadlines is not None
+                    return await deadlines.run(call, *args, **kwargs)
+                # Deadlines.run's steps again, not a call to it: every Redis call
+                # takes this path, and a call would add a coroutine frame to each.
                 try:
                     return await call(*args, **kwargs)
                 except asyncio.CancelledError:

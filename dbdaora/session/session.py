@@ -49,7 +49,28 @@ class Session(Guard, Flights, Counting):
 
     Each option left out comes from the settings. ``async with Session(...) as s:``
     closes the connections at the end; they open lazily, on first use.
+
+    A session knows no model's records: it never encodes or decodes one, nor
+    picks the store calls that read or write it; that is the managers' work.
+    It holds the stores, what guards them, and the cache and counters the
+    managers fill.
     """
+
+    # The mixins declare no slots of their own: two bases with slots cannot be
+    # combined, so every slot of the three is listed here.
+    __slots__ = (
+        "_deadlines",
+        "_dirty",
+        "_flights",
+        "_stats",
+        "cache",
+        "expire_time",
+        "fallback",
+        "fallback_breaker",
+        "memory",
+        "memory_breaker",
+        "memory_timeout",
+    )
 
     def __init__(
         self,

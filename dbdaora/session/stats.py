@@ -30,6 +30,8 @@ class ModelStats:
 class Counting:
     """The counting half of ``Session``: one ``ModelStats`` per model."""
 
+    __slots__ = ()
+
     memory_breaker: CircuitBreaker | None
     fallback_breaker: CircuitBreaker | None
     _stats: dict[str, ModelStats]
