@@ -50,6 +50,7 @@ class HashManager(ReadThrough[M]):
             await self._evict([key for record in records for key in record[:2]])
             raise
         session.stats_for(meta).fallback_writes += len(records)
+        session.overtake(meta.model, names)
         if await self._redis(session.memory.put_hashes, records, session.ttl(meta)) is DOWN:
             session.remember_unwritten(key for record in records for key in record[:2])
         if session.cache is not None:
@@ -74,11 +75,13 @@ class HashManager(ReadThrough[M]):
         variant = WHOLE if selected is None else tuple(field.name for field in selected)
         session = self.session
         cache = session.cache
+        ticket = 0
         if cache is not None:
             cached = await self._cached(name, variant, key_parts)
             if cached is not NOTHING:
                 copy: M = meta.copy(cached)
                 return copy
+            ticket = cache.ticket()
         # Awaited and caught here, not in a step of its own: a step would add a
         # coroutine frame to every hit.
         read, token = self._first_read(session, name, selected)
@@ -95,7 +98,7 @@ class HashManager(ReadThrough[M]):
             session.stats_for(meta).redis_hits += 1
         if cache is not None:
             await cache.remember(
-                meta.model, name, variant, NOT_FOUND if found is None else meta.copy(found)
+                meta.model, name, variant, NOT_FOUND if found is None else meta.copy(found), ticket
             )
         if found is None:
             session.stats_for(meta).not_found += 1
@@ -182,12 +185,14 @@ class HashManager(ReadThrough[M]):
         stats = self._stats
         cache = self.session.cache
         found: list[Any] = [NOTHING] * len(names)
+        ticket = 0
         if cache is not None:
             for i, name in enumerate(names):
                 cached = await cache.lookup(meta.model, name, variant)
                 if cached is not NOTHING:
                     stats.cache_hits += 1
                     found[i] = None if cached is NOT_FOUND else meta.copy(cached)
+            ticket = cache.ticket()
         asked = [i for i, entity in enumerate(found) if entity is NOTHING]
         if asked:
             misses, redis_up = await self._many_from_redis(
@@ -199,7 +204,7 @@ class HashManager(ReadThrough[M]):
                 for i in asked:
                     entity = found[i]
                     answer = NOT_FOUND if entity is None else meta.copy(entity)
-                    await cache.remember(meta.model, names[i], variant, answer)
+                    await cache.remember(meta.model, names[i], variant, answer, ticket)
         stats.not_found += sum(entity is None for entity in found)
         return [entity for entity in found if entity is not None]
 
@@ -313,11 +318,12 @@ class HashManager(ReadThrough[M]):
         session = self.session
         await session.durable(session.fallback.delete, meta, name)
         session.stats_for(meta).fallback_writes += 1
+        session.overtake(meta.model, [name])
         key, marker = meta.redis_key(name), meta.marker_key(name)
         if await self._redis(session.memory.delete, key, marker, session.ttl(meta)) is DOWN:
             session.remember_unwritten([key, marker])
         if session.cache is not None:
-            await session.cache.remember(meta.model, name, WHOLE, NOT_FOUND)
+            await session.cache.deleted(meta.model, name)
 
     async def _evict(self, keys: list[bytes]) -> None:
         session = self.session

@@ -13,7 +13,7 @@ from dbdaora.lease import lease_token
 from dbdaora.managers.base import CORRUPT, DOWN, MISS, M, Unanswered
 from dbdaora.managers.read_through import ReadThrough
 from dbdaora.meta import CorruptData
-from dbdaora.session.cache import NOT_FOUND, NOTHING, WHOLE
+from dbdaora.session.cache import NOT_FOUND, NOTHING
 
 
 class SortedSetManager(ReadThrough[M]):
@@ -260,13 +260,14 @@ class SortedSetManager(ReadThrough[M]):
             session.ttl(meta),
         )
         if session.cache is not None:
-            await session.cache.remember(meta.model, name, WHOLE, NOT_FOUND)
+            await session.cache.deleted(meta.model, name)
 
     async def _written(
         self, name: str, call: Callable[..., Awaitable[None]], *args: Any, **kwargs: Any
     ) -> None:
         """The Redis half of a write, once the fallback has it; cached answers dropped."""
         meta, session = self.meta, self.session
+        session.overtake(meta.model, [name])
         if session.cache is not None:
             await session.cache.forget(meta.model, name)
         if await self._redis(call, *args, **kwargs) is DOWN:
@@ -323,10 +324,12 @@ class SortedSetManager(ReadThrough[M]):
         meta, session = self.meta, self.session
         name = meta.key_text(parts)
         cache = session.cache
+        ticket = 0
         if cache is not None:
             cached = await self._cached(name, variant, parts)
             if cached is not NOTHING:
                 return cached
+            ticket = cache.ticket()
         key = meta.redis_key(name)
         raw = await self._redis(read, session.memory, key)
         if raw is not DOWN and not raw:
@@ -343,11 +346,11 @@ class SortedSetManager(ReadThrough[M]):
             except CorruptData as exc:
                 answer = self._corrupt(key, exc)
         if type(answer) is Unanswered:
-            answer = await self._missed(name, parts, variant, answer, from_pairs)
+            answer = await self._missed(name, parts, variant, answer, from_pairs, ticket)
         else:
             session.stats_for(meta).redis_hits += 1
         if cache is not None:
-            await cache.remember(meta.model, name, variant, answer)
+            await cache.remember(meta.model, name, variant, answer, ticket)
         return answer
 
     async def _missed(
@@ -357,6 +360,7 @@ class SortedSetManager(ReadThrough[M]):
         variant: Hashable,
         why: Unanswered,
         from_pairs: Callable[[Pairs], Any],
+        ticket: int,
     ) -> Any:
         """A read's answer when Redis gave none: from the fallback's members.
 
@@ -374,7 +378,7 @@ class SortedSetManager(ReadThrough[M]):
         if members is None:
             stats.not_found += 1
             if session.cache is not None:
-                await session.cache.remember(meta.model, name, variant, NOT_FOUND)
+                await session.cache.remember(meta.model, name, variant, NOT_FOUND, ticket)
             raise EntityNotFoundError(meta.name, parts)
         return from_pairs(_pairs(members))
 

@@ -249,12 +249,34 @@ class EntityCache:
     It calls the backend's storage methods (``_get``, ``_set``, ``_delete``) that
     aiocache's public ones wrap: the wrappers' logging, environment lookup and
     timeout handling cost about six times the lookup itself, on every hit.
+
+    A read that started before a write of its key and ends after it must not
+    put its older answer back: a reader takes a ``ticket()`` before it reads
+    and hands it to ``remember``, which keeps the answer only if no write of the
+    key came after the ticket. Writes are numbered; the last write of each key
+    is kept for as many keys as the cache holds, and when that overflows, every
+    read older than the overflow is kept out instead.
     """
 
-    __slots__ = ("backend",)
+    __slots__ = ("_floor", "_writes", "_written", "backend")
 
     def __init__(self, ttl: float | None, max_size: int, policy: Policy = "lru") -> None:
         self.backend = BoundedMemoryCache(max_size=max_size, ttl=ttl, policy=policy)
+        self._writes = 0
+        self._written: dict[Hashable, int] = {}
+        self._floor = 0
+
+    def ticket(self) -> int:
+        """What a reader hands to ``remember`` for the answer it is about to read."""
+        return self._writes
+
+    def _wrote(self, key: Hashable) -> None:
+        self._writes += 1
+        written = self._written
+        written[key] = self._writes
+        if len(written) > self.backend.max_size:
+            written.clear()
+            self._floor = self._writes
 
     async def lookup(self, kind: Hashable, name: str, variant: Hashable) -> Any:
         """The cached answer, ``NOT_FOUND``, or ``NOTHING``."""
@@ -265,20 +287,36 @@ class EntityCache:
             return NOT_FOUND
         return answers.get(variant, NOTHING)
 
-    async def remember(self, kind: Hashable, name: str, variant: Hashable, value: Any) -> None:
-        """Keep an answer; ``NOT_FOUND`` stands for every variant of the key."""
-        if value is NOT_FOUND:
-            await self.backend._set((kind, name), NOT_FOUND)
+    async def remember(
+        self, kind: Hashable, name: str, variant: Hashable, value: Any, ticket: int
+    ) -> None:
+        """Keep an answer read since ``ticket``, unless a write of the key came after it.
+
+        ``NOT_FOUND`` stands for every variant of the key.
+        """
+        key = (kind, name)
+        if ticket < self._floor or self._written.get(key, 0) > ticket:
             return
-        answers = await self.backend._get((kind, name))
+        if value is NOT_FOUND:
+            await self.backend._set(key, NOT_FOUND)
+            return
+        answers = await self.backend._get(key)
         if answers is None or answers is NOT_FOUND:
             answers = {}
         answers[variant] = value
-        await self.backend._set((kind, name), answers)
+        await self.backend._set(key, answers)
 
     async def replace(self, kind: Hashable, name: str, entity: Any) -> None:
         """After a write: the new whole entity, every other answer dropped."""
+        self._wrote((kind, name))
         await self.backend._set((kind, name), {WHOLE: entity})
 
+    async def deleted(self, kind: Hashable, name: str) -> None:
+        """After a delete: not found, for every variant."""
+        self._wrote((kind, name))
+        await self.backend._set((kind, name), NOT_FOUND)
+
     async def forget(self, kind: Hashable, name: str) -> None:
+        """After a write whose result the writer does not hold whole: no answers."""
+        self._wrote((kind, name))
         await self.backend._delete((kind, name))

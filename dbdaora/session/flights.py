@@ -1,9 +1,14 @@
-"""Single flight: concurrent reads of the same record share one fallback read."""
+"""Single flight: concurrent reads of the same record share one fallback read.
+
+Only forward in time: once a write of a record is acknowledged, a read of it
+that starts later never joins a read that started before (``overtake``), whose
+answer may be older than the write.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from typing import Any
 
 
@@ -49,6 +54,16 @@ class Flights:
         if any((kind, name) in self._flights for name in names):
             return await read(list(names))
         return await self.coalesce(kind, names, read)
+
+    def overtake(self, kind: Hashable, names: Iterable[str]) -> None:
+        """A write of ``names`` was acknowledged: reads under way may predate it.
+
+        Their callers keep their answers; readers from now on start a read of
+        their own instead of joining them.
+        """
+        flights = self._flights
+        for name in names:
+            flights.pop((kind, name), None)
 
     def _land(self, task: asyncio.Future[list[Any]], kind: Hashable, names: list[str]) -> None:
         for name in names:

@@ -183,6 +183,94 @@ async def test_single_flight_survives_a_cancelled_caller() -> None:
     assert fallback.reads == 1
 
 
+class SnapshotFallback(DictFallback):
+    """A dict fallback whose reads take what it holds at once, then answer late."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def get_many(self, meta: ModelMeta, names: Sequence[str]) -> list[Any | None]:
+        found = await super().get_many(meta, names)
+        await asyncio.sleep(self.delay)
+        return found
+
+    async def get_members(self, meta: ModelMeta, name: str) -> list[tuple[str, float]] | None:
+        found = await super().get_members(meta, name)
+        await asyncio.sleep(self.delay)
+        return found
+
+
+async def test_a_read_after_a_write_never_joins_an_older_read() -> None:
+    """A read that starts after add or delete returned starts its own fallback read."""
+    store = InProcessRedis()
+    store.down = True  # every read goes to the fallback, through single flight
+    session = Session(memory=store, fallback=SnapshotFallback(delay=0.2), breaker=None)
+    people = Person.objects.using(session)
+    await people.add(Person(id="a", name="old"))
+    older = asyncio.ensure_future(people.get("a"))
+    await asyncio.sleep(0.05)  # its fallback read has taken "old" and is under way
+    await people.add(Person(id="a", name="new"))
+    assert (await people.get("a")).name == "new"
+    assert (await older).name == "old"  # it started before the write: that is its answer
+    before_delete = asyncio.ensure_future(people.get_many(["a"]))
+    await asyncio.sleep(0.05)
+    await people.delete("a")
+    assert await people.get_many(["a"]) == []
+    assert [p.name for p in await before_delete] == ["new"]
+
+
+async def test_a_sorted_set_read_after_a_write_never_joins_an_older_read() -> None:
+    """A range that starts after add returned starts its own fallback read."""
+    store = InProcessRedis()
+    store.down = True
+    session = Session(memory=store, fallback=SnapshotFallback(delay=0.2), breaker=None)
+    rankings = Ranking.objects.using(session)
+    await rankings.add(Ranking(board="b", player="ann", points=1))
+    older = asyncio.ensure_future(rankings.get("b"))
+    await asyncio.sleep(0.05)
+    await rankings.add(Ranking(board="b", player="bob", points=2))
+    assert [r.player for r in await rankings.get("b")] == ["ann", "bob"]
+    assert [r.player for r in await older] == ["ann"]
+
+
+async def test_a_read_older_than_a_write_leaves_the_cache_to_the_write() -> None:
+    """A read that started before add or delete and ends after it caches nothing."""
+    store = InProcessRedis()
+    store.down = True
+    fallback = SnapshotFallback(delay=0.2)
+    session = Session(
+        memory=store, fallback=fallback, breaker=None, cache={"ttl": 60, "max_size": 100}
+    )
+    people = Person.objects.using(session)
+    await fallback.put_many(Person._meta, ["a", "b"], [Person(id="a", name="old")] * 2)
+    older = asyncio.gather(people.get("a"), people.get_many(["b"]))
+    await asyncio.sleep(0.05)
+    await people.add(Person(id="a", name="new"))
+    await people.delete("b")
+    assert (await older)[0].name == "old"
+    assert (await people.get("a")).name == "new"
+    assert await people.get_many(["b"]) == []
+    assert session.stats()["models"]["Person"]["cache_hits"] == 2
+
+
+async def test_a_sorted_set_read_older_than_a_write_leaves_the_cache_to_the_write() -> None:
+    """A range that started before add and ends after it does not cache its older answer."""
+    store = InProcessRedis()
+    store.down = True
+    fallback = SnapshotFallback(delay=0.2)
+    session = Session(
+        memory=store, fallback=fallback, breaker=None, cache={"ttl": 60, "max_size": 100}
+    )
+    rankings = Ranking.objects.using(session)
+    await fallback.add_members(Ranking._meta, "b", [("ann", 1.0)], None)
+    older = asyncio.ensure_future(rankings.get("b"))
+    await asyncio.sleep(0.05)
+    await rankings.add(Ranking(board="b", player="bob", points=2))
+    assert [r.player for r in await older] == ["ann"]
+    assert [r.player for r in await rankings.get("b")] == ["ann", "bob"]
+
+
 def _down_session(**options: Any) -> tuple[Session, InProcessRedis]:
     store = InProcessRedis()
     options.setdefault("breaker", {"fail_max": 3, "reset_timeout": 0.2})
