@@ -76,3 +76,24 @@ class RedisUnavailableError(BackendError):
     Sessions catch it and answer from the fallback; it reaches callers only
     through stores used without a session.
     """
+
+
+class BadDataError(DBDaoraError):
+    """Redis refused a command for what a key holds, not for its own state.
+
+    A key of another type than the operation's (``WRONGTYPE``, say a string
+    where a hash belongs) makes every command on it fail while Redis itself is
+    fine. So it is not a ``BackendError``: no circuit breaker counts it.
+    Sessions log it (a warning on the ``dbdaora`` logger, naming the key),
+    answer from the fallback and replace the key; it reaches callers only
+    through stores used without a session.
+
+    Attributes:
+        message: the text without the URL.
+        url: the store's URL, its password masked.
+    """
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(f"{message} ({url})")
+        self.message = message
+        self.url = url

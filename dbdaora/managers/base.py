@@ -3,7 +3,9 @@
 A Redis-side call a manager makes can find Redis unavailable; every one is
 answered alike, in one place (python-ndb's ``_handle_transient_errors``):
 ``_redis`` counts the outage in ``errors`` and returns ``DOWN``, and the caller
-carries on with the fallback alone.
+carries on with the fallback alone. A key whose data Redis refuses (of another
+type: ``BadDataError``) is no outage: ``_redis`` returns ``CORRUPT``, as for a
+read that does not decode, and the caller logs and replaces its keys.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, Final, Generic, Literal, ParamSpec, TypeVar
 
-from dbdaora.exceptions import EntityNotFoundError, RedisUnavailableError
+from dbdaora.exceptions import BadDataError, EntityNotFoundError, RedisUnavailableError
 from dbdaora.meta import CorruptData, ModelMeta
 from dbdaora.session import ModelStats, Session, default_session
 from dbdaora.session.cache import NOT_FOUND, NOTHING
@@ -31,7 +33,8 @@ class Unanswered(enum.Enum):
     ``MISS``: Redis does not hold the record, so it is read through (lease,
     fallback read, fill). ``DOWN``: Redis was unavailable (counted in
     ``errors``), so the fallback answers alone. ``CORRUPT``: Redis holds data
-    that does not decode, so it is dropped and the record read through.
+    that does not decode, or a key of another type, so it is dropped and the
+    record read through.
     """
 
     MISS = "Redis does not hold the record"
@@ -73,12 +76,16 @@ class Manager(Generic[M]):
 
     async def _redis(
         self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
-    ) -> T | Literal[Unanswered.DOWN]:
-        """``session.redis(call, ...)``, or ``DOWN`` with the outage counted."""
+    ) -> T | Literal[Unanswered.DOWN, Unanswered.CORRUPT]:
+        """``session.redis(call, ...)``; ``DOWN`` with the outage counted, or ``CORRUPT``
+        where a key of the call holds data Redis refuses (the caller, which knows
+        the keys, logs them with ``_corrupt`` and replaces them)."""
         try:
             return await self.session.redis(call, *args, **kwargs)
         except RedisUnavailableError:
             return self._down()
+        except BadDataError:
+            return CORRUPT
 
     def _down(self) -> Literal[Unanswered.DOWN]:
         """Count an outage; ``DOWN``.
@@ -91,9 +98,14 @@ class Manager(Generic[M]):
         self._stats.errors += 1
         return DOWN
 
-    def _corrupt(self, key: bytes, exc: CorruptData) -> Literal[Unanswered.CORRUPT]:
-        """Log data Redis holds that does not decode; ``CORRUPT``."""
-        logger.warning("corrupt Redis data at %r, reading the fallback: %s", key, exc)
+    def _corrupt(
+        self, key: bytes | Sequence[bytes], why: CorruptData | BadDataError | str
+    ) -> Literal[Unanswered.CORRUPT]:
+        """Log data Redis holds that does not decode, or that Redis refuses; ``CORRUPT``.
+
+        ``key`` is the key, or the keys of a call one of which Redis refused.
+        """
+        logger.warning("corrupt Redis data at %r, reading the fallback: %s", key, why)
         return CORRUPT
 
     async def _cached(self, name: str, variant: Hashable, parts: tuple[Any, ...]) -> Any:

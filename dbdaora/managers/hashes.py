@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any
 
-from dbdaora.exceptions import BackendError, EntityNotFoundError, RedisUnavailableError
+from dbdaora.exceptions import (
+    BackendError,
+    BadDataError,
+    EntityNotFoundError,
+    RedisUnavailableError,
+)
 from dbdaora.lease import lease_token
 from dbdaora.managers.base import CORRUPT, DOWN, MISS, M, Unanswered
 from dbdaora.managers.read_through import ReadThrough
@@ -90,8 +96,8 @@ class HashManager(ReadThrough[M]):
             found = self._decode(answer if token is None else answer[0], key_parts, selected)
         except RedisUnavailableError:
             found = answer = self._down()
-        except CorruptData as exc:
-            found = self._corrupt(meta.redis_key(name), exc)
+        except (CorruptData, BadDataError) as exc:  # BadDataError: a key of another type
+            found = answer = self._corrupt(meta.redis_key(name), exc)
         if type(found) is Unanswered:  # cheaper than isinstance on every hit
             found = await self._missed(name, key_parts, selected, found, answer, token)
         else:
@@ -235,6 +241,11 @@ class HashManager(ReadThrough[M]):
         except RedisUnavailableError:
             self._down()
             return self._all_missed(asked), False
+        except BadDataError:
+            each = await self._each_alone(keys, selected)
+            if each is None:
+                return self._all_missed(asked), False
+            rows = each
         entities, corrupt_keys = self._decode_rows(
             rows, keys, [parts_list[i] for i in asked], selected
         )
@@ -251,6 +262,27 @@ class HashManager(ReadThrough[M]):
         stats.misses += len(misses)
         return misses, True
 
+    async def _each_alone(self, keys: Sequence[bytes], selected: Selection) -> list[Any] | None:
+        """A batch read again key by key, when Redis refused one key of it (of another
+        type) and a batch's error does not say which: each refused key reads as a
+        ``BadDataError`` in its row. None where Redis is unavailable."""
+        session = self.session
+        memory = session.memory
+        reads: list[Awaitable[Any]]
+        if selected is None:
+            reads = [session.redis(memory.hgetall, key) for key in keys]
+        else:
+            raw_names = [field.raw_name for field in selected]
+            reads = [session.redis(memory.hmget, key, raw_names) for key in keys]
+        rows = await asyncio.gather(*reads, return_exceptions=True)
+        for row in rows:
+            if isinstance(row, BaseException) and not isinstance(row, BadDataError):
+                if isinstance(row, RedisUnavailableError):
+                    self._down()
+                    return None
+                raise row
+        return rows
+
     def _decode_rows(
         self,
         rows: Sequence[Any],
@@ -259,13 +291,15 @@ class HashManager(ReadThrough[M]):
         selected: Selection,
     ) -> tuple[list[Any], list[bytes]]:
         """The entities in a batch of HGETALL or HMGET answers (``MISS`` on a miss), and
-        the keys whose data does not decode, logged."""
+        the keys whose data does not decode or Redis refused (a ``BadDataError`` row), logged."""
         entities: list[Any] = [MISS] * len(rows)
         corrupt_keys: list[bytes] = []
         for i, row in enumerate(rows):
             try:
+                if type(row) is BadDataError:
+                    raise row
                 entities[i] = self._decode(row, parts_list[i], selected)
-            except CorruptData as exc:
+            except (CorruptData, BadDataError) as exc:
                 self._corrupt(keys[i], exc)
                 corrupt_keys.append(keys[i])
         return entities, corrupt_keys
@@ -302,13 +336,18 @@ class HashManager(ReadThrough[M]):
                 session.stats_for(meta).cache_hits += 1
                 return cached is not NOT_FOUND
         redis_up = True
+        key = meta.redis_key(name)
         try:  # caught here, not by _redis: that would add a frame to every hit
-            if await session.redis(session.memory.exists, meta.redis_key(name)):
+            # HLEN, not EXISTS: it tells a hash from a key of another type.
+            if await session.redis(session.memory.hlen, key):
                 session.stats_for(meta).redis_hits += 1
                 return True
         except RedisUnavailableError:
             self._down()
             redis_up = False
+        except BadDataError as exc:
+            self._corrupt(key, exc)
+            redis_up = await self._drop_corrupt([key])
         return (await self._load([name], redis_up))[0] is not None
 
     async def delete(self, *parts: Any, **named: Any) -> None:

@@ -14,9 +14,9 @@ import asyncio
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
-from dbdaora.exceptions import RedisUnavailableError
+from dbdaora.exceptions import BadDataError, RedisUnavailableError
 from dbdaora.lease import is_lease, lease_token
-from dbdaora.managers.base import DOWN, M, Manager
+from dbdaora.managers.base import CORRUPT, DOWN, M, Manager
 
 
 class ReadThrough(Manager[M], abc.ABC):
@@ -54,11 +54,16 @@ class ReadThrough(Manager[M], abc.ABC):
         """Read the fallback for Redis misses and fill Redis where this reader holds the lease.
 
         A not-found marker answers None without asking the fallback. With Redis
-        unreachable, the fallback answers and nothing is filled.
+        unreachable, the fallback answers and nothing is filled; so it does where
+        a marker is of another type, which is dropped for the next read.
         """
         token = lease_token()
         markers = [self.meta.marker_key(name) for name in names]
         before = await self._redis(self.session.memory.lease, markers, token)
+        if before is CORRUPT:
+            self._corrupt(markers, "a marker is not a string")
+            await self._redis(self.session.memory.evict, markers)
+            return await self._read_fallback(names)
         if before is DOWN:
             return await self._read_fallback(names)
         return await self._fill_through(names, markers, before, token)
@@ -121,4 +126,6 @@ class ReadThrough(Manager[M], abc.ABC):
                 await (writes[0] if len(writes) == 1 else asyncio.gather(*writes))
             except RedisUnavailableError:
                 self._down()
+            except BadDataError as exc:  # a marker changed type since the lease
+                self._corrupt(markers, exc)
         return results

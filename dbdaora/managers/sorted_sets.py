@@ -270,8 +270,14 @@ class SortedSetManager(ReadThrough[M]):
         session.overtake(meta.model, [name])
         if session.cache is not None:
             await session.cache.forget(meta.model, name)
-        if await self._redis(call, *args, **kwargs) is DOWN:
-            session.remember_unwritten([meta.redis_key(name), meta.marker_key(name)])
+        keys = [meta.redis_key(name), meta.marker_key(name)]
+        outcome = await self._redis(call, *args, **kwargs)
+        if outcome is CORRUPT:
+            # A key of another type: drop both, and the next read fills the set.
+            self._corrupt(keys, "Redis refused the data (a key of another type)")
+            outcome = await self._redis(session.memory.evict, keys)
+        if outcome is DOWN:
+            session.remember_unwritten(keys)
 
     def _range_args(
         self, args: tuple[Any, ...], named: dict[str, Any]
@@ -332,7 +338,9 @@ class SortedSetManager(ReadThrough[M]):
             ticket = cache.ticket()
         key = meta.redis_key(name)
         raw = await self._redis(read, session.memory, key)
-        if raw is not DOWN and not raw:
+        if raw is CORRUPT:
+            self._corrupt(key, "Redis refused the data (a key of another type)")
+        elif raw is not DOWN and not raw:
             held = probe_empty and await self._redis(session.memory.exists, key)
             if held is DOWN:
                 raw = DOWN

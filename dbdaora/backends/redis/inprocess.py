@@ -1,7 +1,8 @@
 """``memory://`` on the Redis side: ``InProcessRedis``, Redis semantics in a dict.
 
 The embedded default and the tests' stand-in for a server: hashes, sorted sets,
-string markers, TTL expiry. No operation awaits midway, so each is atomic as a
+string markers, TTL expiry. A command on a key of another type raises
+``BadDataError``, as Redis answers WRONGTYPE. No operation awaits midway, so each is atomic as a
 Lua script is; each write mirrors its script in ``scripts`` step by step. Set
 ``down = True`` to make every call fail as a lost Redis connection does. Not for
 production across processes: each process would have its own.
@@ -15,10 +16,19 @@ from typing import TYPE_CHECKING
 
 from dbdaora.backends import zset
 from dbdaora.backends.redis.protocol import HashValue, Members, Pairs, RedisSide
-from dbdaora.exceptions import BackendError
+from dbdaora.exceptions import BackendError, BadDataError
 from dbdaora.lease import LEASE_SECONDS, NOT_FOUND
 
-_Value = dict[bytes, bytes] | dict[bytes, float] | bytes
+
+class _Hash(dict[bytes, bytes]):
+    """A hash's fields; its own type, so a hash and a sorted set are told apart."""
+
+
+class _ZSet(dict[bytes, float]):
+    """A sorted set's members and scores."""
+
+
+_Value = _Hash | _ZSet | bytes
 
 
 def _bytes(value: str | bytes) -> bytes:
@@ -90,13 +100,37 @@ class InProcessRedis:
         self._data.pop(key, None)
         self._deadlines.pop(key, None)
 
-    def _hash(self, key: bytes) -> dict[bytes, bytes]:
-        value = self._get(key)
-        return value if isinstance(value, dict) else {}  # type: ignore[return-value] # hash keys hold dict[bytes, bytes]
+    def _wrong_type(self, key: bytes) -> BadDataError:
+        return BadDataError(
+            f"Redis refused the data: WRONGTYPE Operation against a key holding the wrong kind "
+            f"of value ({key!r})",
+            url=self.url,
+        )
 
-    def _zset(self, key: bytes) -> dict[bytes, float]:
+    def _hash(self, key: bytes) -> _Hash:
+        """The hash at ``key``; a new empty one (not stored) where there is none."""
         value = self._get(key)
-        return value if isinstance(value, dict) else {}  # type: ignore[return-value] # set keys hold dict[bytes, float]
+        if value is None:
+            return _Hash()
+        if type(value) is not _Hash:
+            raise self._wrong_type(key)
+        return value
+
+    def _zset(self, key: bytes) -> _ZSet:
+        """The sorted set at ``key``; a new empty one (not stored) where there is none."""
+        value = self._get(key)
+        if value is None:
+            return _ZSet()
+        if type(value) is not _ZSet:
+            raise self._wrong_type(key)
+        return value
+
+    def _string(self, key: bytes) -> bytes | None:
+        """GET: the string at ``key``, None where there is none."""
+        value = self._get(key)
+        if value is not None and not isinstance(value, bytes):
+            raise self._wrong_type(key)
+        return value
 
     def _expire(self, key: bytes, ttl: int | None) -> None:
         """EXPIRE where ``ttl`` asks for one: a key that is gone stays gone."""
@@ -128,10 +162,10 @@ class InProcessRedis:
 
     def _set_nx_get(self, marker: bytes, token: bytes) -> bytes | None:
         """SET NX GET EX LEASE_SECONDS: the value before; ``token`` set where there was none."""
-        value = self._get(marker)
+        value = self._string(marker)
         if value is None:
             self._set(marker, token, LEASE_SECONDS)
-        return value if isinstance(value, bytes) or value is None else NOT_FOUND
+        return value
 
     # -- RedisSide -------------------------------------------------------------------
 
@@ -161,6 +195,10 @@ class InProcessRedis:
         self._check()
         return self._get(key) is not None
 
+    async def hlen(self, key: bytes) -> int:
+        self._check()
+        return len(self._hash(key))
+
     async def lease(self, markers: Sequence[bytes], token: bytes) -> list[bytes | None]:
         self._check()
         # mirrors operations.lease, once a marker
@@ -185,7 +223,7 @@ class InProcessRedis:
         self._check()
         for key, marker, value in items:
             # mirrors scripts.FILL
-            if self._get(marker) != token:
+            if self._string(marker) != token:
                 continue
             self._delete(marker)
             self._delete(key)
@@ -197,7 +235,7 @@ class InProcessRedis:
     ) -> None:
         self._check()
         # mirrors scripts.FILL
-        if self._get(marker) != token:
+        if self._string(marker) != token:
             return
         self._delete(marker)
         self._delete(key)
@@ -208,7 +246,7 @@ class InProcessRedis:
         self._check()
         for marker in markers:
             # mirrors scripts.FILL_MISSING
-            if self._get(marker) != token:
+            if self._string(marker) != token:
                 continue
             self._set(marker, NOT_FOUND, ttl)
 
@@ -252,7 +290,7 @@ class InProcessRedis:
     ) -> None:
         self._check()
         # mirrors scripts.ADD_MEMBERS
-        held = self._get(marker) == token
+        held = self._string(marker) == token
         self._delete(marker)
         if self._get(key) is None and not (held and created):
             return

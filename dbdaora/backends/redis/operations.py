@@ -28,6 +28,10 @@ def exists(key: bytes) -> Operation:
     return lambda target: target.exists(key)
 
 
+def hlen(key: bytes) -> Operation:
+    return lambda target: target.hlen(key)
+
+
 def get(key: bytes) -> Operation:
     return lambda target: target.get(key)
 

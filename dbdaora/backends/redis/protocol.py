@@ -17,7 +17,11 @@ Pairs = list[tuple[bytes, float]]
 
 
 class RedisSide(Protocol):
-    """The Redis side. Every failure to reach the store raises ``BackendError``."""
+    """The Redis side. Every failure to reach the store raises ``BackendError``.
+
+    An operation on a key that holds another type than its command's (a string
+    where a hash belongs, say) raises ``BadDataError``, as Redis's WRONGTYPE.
+    """
 
     url: str
 
@@ -34,6 +38,13 @@ class RedisSide(Protocol):
     ) -> list[list[bytes | None]]: ...
 
     async def exists(self, key: bytes) -> bool: ...
+
+    async def hlen(self, key: bytes) -> int:
+        """HLEN: how many fields the hash at ``key`` has, 0 where there is none.
+
+        Unlike ``exists``, it tells a hash from a key of another type.
+        """
+        ...
 
     async def lease(self, markers: Sequence[bytes], token: bytes) -> list[bytes | None]:
         """Set each marker to ``token`` where it is absent; return the values before."""

@@ -66,6 +66,9 @@ class SingleKeyOperations:
     async def exists(self, key: bytes) -> bool:
         return bool(await self._link.run(ops.exists(key)))
 
+    async def hlen(self, key: bytes) -> int:
+        return int(await self._link.run(ops.hlen(key)))
+
     async def lease(self, markers: Sequence[bytes], token: bytes) -> list[bytes | None]:
         return await self._link.run_all([ops.lease(marker, token) for marker in markers])
 

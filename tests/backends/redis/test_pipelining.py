@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 import redis
 
-from dbdaora import BackendError, Session
+from dbdaora import Session
 from dbdaora.backends import DictFallback
 from dbdaora.backends.redis.single import RedisStore
+from dbdaora.exceptions import BadDataError
 from tests.support.models import Person
 from tests.support.servers import RedisServer
 
@@ -65,7 +66,7 @@ async def test_an_error_reaches_only_its_caller(
         return_exceptions=True,
     )
     assert outcomes[0][b"name"] == b"name1"
-    assert isinstance(outcomes[1], BackendError) and "WRONGTYPE" in str(outcomes[1])
+    assert isinstance(outcomes[1], BadDataError) and "WRONGTYPE" in str(outcomes[1])
     assert outcomes[2][b"name"] == b"name2"
     await store.close()
 

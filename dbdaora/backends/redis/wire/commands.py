@@ -57,6 +57,9 @@ class Commands:
     def exists(self, *keys: bytes) -> Command:
         return self._command(None, b"EXISTS", *keys)
 
+    def hlen(self, key: bytes) -> Command:
+        return self._command(None, b"HLEN", key)
+
     def delete(self, *keys: bytes) -> Command:
         return self._command(None, b"DEL", *keys)
 

@@ -2,9 +2,11 @@
 
 A link is a store's one way to its server: it opens a transport per event loop,
 runs operations and Lua scripts on it, and turns every driver or socket error
-into ``BackendError`` at that boundary. ``node.NodeLink`` reaches one server,
-``cluster.ClusterLink`` a Redis Cluster. A link must not hold store policy:
-which commands an operation sends, the lease protocol, what a reply means.
+into ``BackendError`` at that boundary, but for an error reply about what a key
+holds (``DATA_ERRORS``), which becomes ``BadDataError``: Redis is fine then.
+``node.NodeLink`` reaches one server, ``cluster.ClusterLink`` a Redis Cluster.
+A link must not hold store policy: which commands an operation sends, the
+lease protocol, what a reply means.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import asyncio
 from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
+from redis.exceptions import ResponseError
+
 from dbdaora.backends.loops import close_with_loop
 from dbdaora.backends.redis.wire.transport import Operation, Transport
-from dbdaora.exceptions import BackendError
+from dbdaora.exceptions import BackendError, BadDataError
 
 Calls = Sequence[tuple[list[bytes], list[Any]]]
 """Each run of a script: its KEYS, then its ARGV."""
@@ -34,7 +38,8 @@ class Lua(Protocol):
 
 
 class Link(Protocol):
-    """A store's connection side. Every failure to reach the server raises ``BackendError``."""
+    """A store's connection side. Every failure to reach the server raises ``BackendError``;
+    an error reply about a key's data, ``BadDataError``."""
 
     url: str
     """The server's URL, its password masked."""
@@ -91,6 +96,21 @@ class PerLoop(Generic[T]):
             await closer.aclose()
 
 
-def failed(url: str, exc: BaseException) -> BackendError:
-    """The ``BackendError`` a driver's or socket's ``exc`` becomes."""
+DATA_ERRORS = ("WRONGTYPE",)
+"""Error codes of replies about a key's data, not the server's state.
+
+A script's error keeps the code of the command that failed in it (Redis 7:
+``WRONGTYPE ... script: ...``; before, ``ERR Error running script ...
+WRONGTYPE ...``), so a code is looked for anywhere in the reply. Every other
+error reply (LOADING, BUSY, READONLY, OOM, CLUSTERDOWN...) is the server's.
+"""
+
+
+def failed(url: str, exc: BaseException) -> BackendError | BadDataError:
+    """What a driver's or socket's ``exc`` becomes: ``BadDataError`` for an error
+    reply about a key's data, else ``BackendError``."""
+    if isinstance(exc, ResponseError):
+        text = str(exc)
+        if any(code in text for code in DATA_ERRORS):
+            return BadDataError(f"Redis refused the data: {text}", url=url)
     return BackendError(f"Redis failed: {exc}", url=url)
