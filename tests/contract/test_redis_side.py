@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from dbdaora.exceptions import BackendError, BadDataError
 from dbdaora.lease import LEASE_SECONDS, NOT_FOUND, lease_token
 from tests.support.raw import RawView
 
@@ -457,3 +458,73 @@ async def test_zrange_by_score(side: Side) -> None:
         await store.zrange_by_score(b"zs:absent", -INF, INF, reverse=False, offset=0, count=None)
         == []
     )
+
+
+# -- a key of another type --------------------------------------------------------------
+
+
+async def test_a_key_of_another_type_is_bad_data(side: Side) -> None:
+    """Every read of a key holding another type raises BadDataError, a store failure's not."""
+    store, raw = side
+    key, marker = _keys("wrong")
+    raw.set(key, b"x")
+    reads: list[Awaitable[Any]] = [
+        store.hgetall(key),
+        store.hmget(key, [b"a"]),
+        store.hgetall_many([key]),
+        store.hmget_many([key], [b"a"]),
+        store.hlen(key),
+        store.hgetall_or_lease(key, marker, lease_token()),
+        store.zrange(key, 0, -1, reverse=False),
+        store.zrange_by_score(key, -INF, INF, reverse=False, offset=0, count=None),
+        store.zcard(key),
+    ]
+    for read in reads:
+        with pytest.raises(BadDataError) as caught:
+            await read
+        assert not isinstance(caught.value, BackendError)
+    assert await store.exists(key)
+    assert not raw.exists(marker)  # the failed read took no lease
+    await store.put_hashes([(marker, b"other", {b"f": b"v"})], TTL)  # a hash as marker
+    with pytest.raises(BadDataError):
+        await store.lease([marker], lease_token())
+
+
+async def test_whole_writes_replace_a_key_of_another_type(side: Side) -> None:
+    """put_hashes and put_sorted_set replace a key of another type; adding members raises."""
+    store, raw = side
+    key, marker = _keys("wrong")
+    raw.set(key, b"x")
+    await store.put_hashes([(key, marker, {b"a": b"1"})], TTL)
+    assert raw.hgetall(key) == {b"a": b"1"}
+    raw.set(key, b"x")
+    await _set(store, key, marker, [("m", 1.0)])
+    assert raw.zrange(key) == [(b"m", 1.0)]
+    raw.set(key, b"x")
+    with pytest.raises(BadDataError):
+        await store.add_members(key, marker, [("m", 1.0)], TTL, None, token=b"t", created=True)
+    with pytest.raises(BadDataError):
+        await store.remove_members(key, marker, ["m"])
+
+
+async def test_a_fill_replaces_a_key_of_another_type_on_one_node(side: Side) -> None:
+    """Where K and M share a script, the fill deletes K first; the cluster's fills only
+    an absent K, so a reader evicts a key of another type before filling it."""
+    store, raw = side
+    key, marker = _keys("wrong")
+    on_cluster = type(store).__name__ == "ClusterStore"
+    for fill in ("hash", "set"):
+        raw.set(key, b"x")
+        token = lease_token()
+        assert await store.lease([marker], token) == [None]
+        if fill == "hash":
+            await store.fill_hashes([(key, marker, {b"a": b"1"})], token, TTL)
+        else:
+            await store.fill_sorted_set(key, marker, [("m", 1.0)], token, TTL)
+        if on_cluster:
+            assert raw.get(key) == b"x"
+            raw.delete(marker)
+        elif fill == "hash":
+            assert raw.hgetall(key) == {b"a": b"1"}
+        else:
+            assert raw.zrange(key) == [(b"m", 1.0)]

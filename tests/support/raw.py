@@ -65,3 +65,10 @@ class RawView:
             self.client.hset(key, field, value)
         else:
             self.store._hash(key)[field] = value
+
+    def set(self, key: bytes, value: bytes) -> None:
+        """A string at ``key``: where a hash or a sorted set belongs, a key of the wrong type."""
+        if self.client is not None:
+            self.client.set(key, value)
+        else:
+            self.store._set(key, value, None)
