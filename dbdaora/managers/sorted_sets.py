@@ -173,9 +173,9 @@ class SortedSetManager(ReadThrough[M]):
         """Members with ``min <= score <= max``, ascending (descending with ``reverse``)."""
         key_parts = self.meta.key_parts(parts, named)
         for label, value in (("min", min), ("max", max)):
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
                 raise ValidationError(
-                    f"{self.meta.name}: {label} must be a number, got {value!r}",
+                    f"{self.meta.name}: {label} must be a number (not NaN), got {value!r}",
                     model=self.meta.name,
                     field=label,
                     value=value,

@@ -8,6 +8,7 @@ new data type adds a row there (and its manager in ``dbdaora.managers``).
 
 from __future__ import annotations
 
+import math
 import re
 import typing
 from collections.abc import Mapping
@@ -192,8 +193,10 @@ def compile_meta(
     infos: list[FieldInfo] = []
     for field_name, (annotation, spec) in declared.items():
         codec = compile_codec(annotation, model=name, field=field_name)
-        if spec.kind is FieldKind.SCORE and codec.category.value not in ("float", "int"):
-            raise ConfigurationError(f"{name}.{field_name}: Score() must be float", model=name)
+        if spec.kind is FieldKind.SCORE:
+            if codec.category.value not in ("float", "int"):
+                raise ConfigurationError(f"{name}.{field_name}: Score() must be float", model=name)
+            codec = _score_codec(codec)
         allowed = ALLOWED_CATEGORIES.get(spec.kind)
         if allowed is not None and codec.category.value not in allowed:
             raise ConfigurationError(
@@ -234,3 +237,14 @@ def compile_meta(
         str_key=[(f.codec.category, f.codec.optional) for f in by_kind[FieldKind.KEY]]
         == [(Category.STR, False)],
     )
+
+
+def _score_codec(codec: Any) -> Any:
+    """A score's codec: its number's, refusing NaN, which no fallback can order or
+    store as a score (and Redis refuses). ±inf are scores as Redis has them."""
+    number_check = codec.check
+
+    def check(value: Any) -> bool:
+        return bool(number_check(value)) and not (isinstance(value, float) and math.isnan(value))
+
+    return attrs.evolve(codec, check=check, type_name=f"{codec.type_name} (not NaN)")
