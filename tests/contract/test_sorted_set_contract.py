@@ -164,5 +164,6 @@ async def test_bad_sorted_set_calls(session: Session) -> None:
         await rankings.remove("b1")
     with pytest.raises(ValidationError, match=r"Ranking: min must be a number"):
         await rankings.range_by_score("b1", min="low")
-    with pytest.raises(ValidationError, match=r"Ranking.points: expected float, got 'high'"):
+    expected = r"Ranking.points: expected float \(not NaN\), got 'high'"
+    with pytest.raises(ValidationError, match=expected):
         Ranking(board="b", player="p", points="high")  # type: ignore[arg-type]
