@@ -5,6 +5,7 @@ from dbdaora.exceptions import (
     ConfigurationError,
     DBDaoraError,
     EntityNotFoundError,
+    OutcomeUnknownError,
     ValidationError,
 )
 from dbdaora.fields import Field, Key, Score, SortedMember
@@ -35,6 +36,7 @@ __all__ = [
     "HashRepository",
     "Key",
     "Model",
+    "OutcomeUnknownError",
     "Score",
     "Session",
     "SortedMember",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -62,12 +63,46 @@ class BackendError(DBDaoraError):
 
     The driver's exception is the ``__cause__``; ``url`` has its password masked;
     ``message`` is the text without the URL.
+
+    For a write to the fallback, which records it changed: ``written`` names the
+    records it certainly committed (a batch the store commits in parts), and
+    ``unknown`` those it may or may not have committed (a commit sent whose answer
+    never came: such errors are :class:`OutcomeUnknownError`). Every other record
+    of the write certainly kept its old value: the database refused the write,
+    was down or locked, or rolled the transaction back before committing. Both
+    are empty for reads and for errors of the Redis side.
+
+    Attributes:
+        url: the store's URL, password masked.
+        message: the text without the URL.
+        written: names (key parts joined with ``:``) of records certainly written.
+        unknown: names of records whose write may or may not have taken effect.
     """
 
-    def __init__(self, message: str, *, url: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str,
+        written: Iterable[str] = (),
+        unknown: Iterable[str] = (),
+    ) -> None:
         super().__init__(f"{message} ({url})")
         self.message = message
         self.url = url
+        self.written = frozenset(written)
+        self.unknown = frozenset(unknown)
+
+
+class OutcomeUnknownError(BackendError):
+    """A fallback write whose outcome is unknown for the records in ``unknown``.
+
+    The commit was sent and no answer came back (a timeout, the connection lost
+    during COMMIT): those records may hold the new value or the old one. The
+    managers delete their Redis copies, so the next read returns what the
+    fallback really holds. Catch it apart from ``BackendError`` to re-read, or to
+    retry a write that is safe to repeat (an ``add`` of whole entities is).
+    """
 
 
 class RedisUnavailableError(BackendError):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
 from typing import Any, Final, Generic, Literal, ParamSpec, TypeVar
 
 from dbdaora.exceptions import BadDataError, EntityNotFoundError, RedisUnavailableError
@@ -97,6 +97,27 @@ class Manager(Generic[M]):
         """
         self._stats.errors += 1
         return DOWN
+
+    async def _drop_copies(self, names: Collection[str]) -> None:
+        """Delete the Redis copies and cached answers of records a failed fallback write
+        may have changed (its ``BackendError.unknown``), so that reads go to the fallback.
+
+        Records the write certainly left alone keep their copies: they are still
+        true. With Redis unavailable the keys are remembered, as for any write.
+        """
+        if not names:
+            return
+        meta, session = self.meta, self.session
+        if session.cache is not None:
+            for name in names:
+                await session.cache.forget(meta.model, name)
+        keys = [key for name in names for key in (meta.redis_key(name), meta.marker_key(name))]
+        try:
+            await session.redis(session.memory.evict, keys)
+        except RedisUnavailableError:
+            # Not counted in errors, unlike every other outage: the write this
+            # follows fails anyway, with the fallback's BackendError.
+            session.remember_unwritten(keys)
 
     def _corrupt(
         self, key: bytes | Sequence[bytes], why: CorruptData | BadDataError | str

@@ -36,7 +36,11 @@ class HashManager(ReadThrough[M]):
 
         Raises:
             ValidationError: an entity is not of this model or a value does not fit.
-            BackendError: the fallback failed; then Redis is untouched.
+            BackendError: the fallback failed. Records it certainly did not write
+                keep their Redis copies; those it committed (``written``, a
+                Datastore batch's other commits) are written to Redis too.
+            OutcomeUnknownError: a commit got no answer; the Redis copies of the
+                records in ``unknown`` are deleted, so reads go to the fallback.
         """
         meta = self.meta
         names, records = [], []
@@ -50,11 +54,25 @@ class HashManager(ReadThrough[M]):
         session = self.session
         try:
             await session.durable(session.fallback.put_many, meta, names, entities)
-        except BackendError:
-            # A batch the fallback took only in part (several commits) leaves some
-            # records newer than Redis: drop the Redis copies of the whole batch.
-            await self._evict([key for record in records for key in record[:2]])
+        except BackendError as exc:
+            # Only records whose outcome is unknown lose their Redis copies; the
+            # ones a refused write left alone keep theirs, still true.
+            await self._drop_copies(exc.unknown.intersection(names))
+            done = [i for i, name in enumerate(names) if name in exc.written - exc.unknown]
+            if done:
+                await self._put_in_redis(
+                    [names[i] for i in done],
+                    [entities[i] for i in done],
+                    [records[i] for i in done],
+                )
             raise
+        await self._put_in_redis(names, entities, records)
+
+    async def _put_in_redis(
+        self, names: list[str], entities: Sequence[M], records: list[tuple[bytes, bytes, Any]]
+    ) -> None:
+        """The Redis half of an ``add``, for records the fallback has committed."""
+        meta, session = self.meta, self.session
         session.stats_for(meta).fallback_writes += len(records)
         session.overtake(meta.model, names)
         if await self._redis(session.memory.put_hashes, records, session.ttl(meta)) is DOWN:
@@ -351,11 +369,20 @@ class HashManager(ReadThrough[M]):
         return (await self._load([name], redis_up))[0] is not None
 
     async def delete(self, *parts: Any, **named: Any) -> None:
-        """Delete the entity: the fallback first, then Redis (the key, and a not-found marker)."""
+        """Delete the entity: the fallback first, then Redis (the key, and a not-found marker).
+
+        Raises:
+            BackendError: the fallback failed; the Redis copy is deleted only
+                where the outcome is unknown (``OutcomeUnknownError``).
+        """
         meta = self.meta
         name = meta.key_text(meta.key_parts(parts, named))
         session = self.session
-        await session.durable(session.fallback.delete, meta, name)
+        try:
+            await session.durable(session.fallback.delete, meta, name)
+        except BackendError as exc:
+            await self._drop_copies(exc.unknown)
+            raise
         session.stats_for(meta).fallback_writes += 1
         session.overtake(meta.model, [name])
         key, marker = meta.redis_key(name), meta.marker_key(name)
@@ -363,15 +390,6 @@ class HashManager(ReadThrough[M]):
             session.remember_unwritten([key, marker])
         if session.cache is not None:
             await session.cache.deleted(meta.model, name)
-
-    async def _evict(self, keys: list[bytes]) -> None:
-        session = self.session
-        try:
-            await session.redis(session.memory.evict, keys)
-        except RedisUnavailableError:
-            # Not counted in errors, unlike every other outage: the add this
-            # follows fails anyway, with the fallback's BackendError.
-            session.remember_unwritten(keys)
 
     async def _fetch(self, names: list[str]) -> list[Any]:
         session = self.session

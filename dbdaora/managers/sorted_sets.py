@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from dbdaora.backends import zset
 from dbdaora.backends.redis.protocol import Pairs, RedisSide
-from dbdaora.exceptions import EntityNotFoundError, ValidationError
+from dbdaora.exceptions import BackendError, EntityNotFoundError, ValidationError
 from dbdaora.lease import lease_token
 from dbdaora.managers.base import CORRUPT, DOWN, MISS, M, Unanswered
 from dbdaora.managers.read_through import ReadThrough
 from dbdaora.meta import CorruptData
 from dbdaora.session.cache import NOT_FOUND, NOTHING
+
+T = TypeVar("T")
 
 
 class SortedSetManager(ReadThrough[M]):
@@ -30,6 +32,11 @@ class SortedSetManager(ReadThrough[M]):
 
         With ``Meta.max_size``, each set keeps only its highest-scored members.
         With Redis unreachable the write still succeeds (see ``HashManager.add``).
+
+        Raises:
+            BackendError: the fallback failed; the sets of earlier groups are
+                written, a refused set keeps its Redis copy, and one whose outcome
+                is unknown (``OutcomeUnknownError``) loses it.
         """
         meta = self.meta
         groups: dict[str, dict[str, float]] = {}
@@ -46,8 +53,8 @@ class SortedSetManager(ReadThrough[M]):
             # The claim ends readers' leases and lets this writer create the set in
             # Redis only if no other write touched it in between.
             await self._redis(memory.claim, marker, token)
-            created = await session.durable(
-                session.fallback.add_members, meta, name, pairs, meta.max_size
+            created = await self._durable(
+                name, session.fallback.add_members, meta, name, pairs, meta.max_size
             )
             session.stats_for(meta).fallback_writes += 1
             await self._written(
@@ -75,7 +82,9 @@ class SortedSetManager(ReadThrough[M]):
 
         Raises:
             ValidationError: bad key parts, a member or score that does not fit.
-            BackendError: the fallback failed; then Redis is untouched.
+            BackendError: the fallback failed. If its delete failed, Redis keeps
+                its copy unless the outcome is unknown; if the add after it failed,
+                the Redis copy is deleted (the fallback lost the old set).
         """
         meta = self.meta
         key_parts = meta.key_parts(parts, named)
@@ -88,8 +97,13 @@ class SortedSetManager(ReadThrough[M]):
             kept = zset.ordered((member.encode(), score) for member, score in pairs)
             pairs = [(member.decode(), score) for member, score in kept[-meta.max_size :]]
         session = self.session
-        await session.durable(session.fallback.delete, meta, name)
-        await session.durable(session.fallback.add_members, meta, name, pairs, meta.max_size)
+        await self._durable(name, session.fallback.delete, meta, name)
+        try:
+            await session.durable(session.fallback.add_members, meta, name, pairs, meta.max_size)
+        except BackendError:
+            # The delete committed: the Redis copy is older than the fallback either way.
+            await self._drop_copies([name])
+            raise
         session.stats_for(meta).fallback_writes += 1
         await self._written(
             name,
@@ -235,7 +249,7 @@ class SortedSetManager(ReadThrough[M]):
         meta, session = self.meta, self.session
         name = meta.key_text(parts)
         encoded = meta.encode_members(members)
-        await session.durable(session.fallback.remove_members, meta, name, encoded)
+        await self._durable(name, session.fallback.remove_members, meta, name, encoded)
         session.stats_for(meta).fallback_writes += 1
         await self._written(
             name,
@@ -250,7 +264,7 @@ class SortedSetManager(ReadThrough[M]):
         meta = self.meta
         name = meta.key_text(meta.key_parts(parts, named))
         session = self.session
-        await session.durable(session.fallback.delete, meta, name)
+        await self._durable(name, session.fallback.delete, meta, name)
         session.stats_for(meta).fallback_writes += 1
         await self._written(
             name,
@@ -261,6 +275,19 @@ class SortedSetManager(ReadThrough[M]):
         )
         if session.cache is not None:
             await session.cache.deleted(meta.model, name)
+
+    async def _durable(self, name: str, call: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """One fallback write of the set ``name``; on a failure whose outcome is
+        unknown its Redis copy is deleted, on a refusal it is kept (still true).
+
+        Raises:
+            BackendError: the fallback failed.
+        """
+        try:
+            return await self.session.durable(call, *args)
+        except BackendError as exc:
+            await self._drop_copies(exc.unknown & {name})
+            raise
 
     async def _written(
         self, name: str, call: Callable[..., Awaitable[None]], *args: Any, **kwargs: Any

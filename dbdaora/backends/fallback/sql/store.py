@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import sqlite3
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -28,7 +29,7 @@ from dbdaora.backends.fallback.protocol import Members
 from dbdaora.backends.fallback.sql.tables import INSERTS, TableMap
 from dbdaora.backends.loops import close_with_loop
 from dbdaora.backends.urls import mask_url
-from dbdaora.exceptions import BackendError, ConfigurationError
+from dbdaora.exceptions import BackendError, ConfigurationError, OutcomeUnknownError
 from dbdaora.meta import ModelMeta
 
 P = ParamSpec("P")
@@ -38,6 +39,11 @@ CONNECT_TIMEOUT = 5.0
 CHUNK = 500  # keys in one IN (...), well under every driver's parameter limit
 
 _WRITE = "dbdaora_write"
+_DRIVER_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
+# SQLSTATE classes of a server that may have lost the transaction's fate with it:
+# connection exception, insufficient resources, operator intervention (shutdown),
+# system error, internal error. Any other error answering a COMMIT refused it.
+_UNSETTLED_CLASSES = frozenset({"08", "53", "57", "58", "XX"})
 
 Method = Callable[Concatenate["SQLFallback", P], Coroutine[Any, Any, T]]
 
@@ -50,13 +56,30 @@ def _wrapped(operation: str) -> Callable[[Method[P, T]], Method[P, T]]:
         async def call(self: SQLFallback, /, *args: P.args, **kwargs: P.kwargs) -> T:
             try:
                 return await method(self, *args, **kwargs)
-            except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            except _DRIVER_ERRORS as exc:
+                # Raised before any COMMIT was sent, or a COMMIT refused: nothing written.
                 detail = str(exc) or type(exc).__name__
                 raise BackendError(f"SQL {operation} failed: {detail}", url=self.url) from exc
 
         return call
 
     return decorate
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether an error answering a COMMIT says that the transaction did not commit.
+
+    SQLite is a library call: its error is its answer. A server's error carries a
+    SQLSTATE; one of a lost connection, a shutdown or an internal failure does not
+    settle it, nor does a timeout, a socket error or a connection SQLAlchemy
+    found broken.
+    """
+    if not isinstance(exc, DBAPIError) or exc.connection_invalidated:
+        return False
+    if isinstance(exc.orig, sqlite3.Error):
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate[:2] not in _UNSETTLED_CLASSES
 
 
 def _chunks(items: Sequence[T]) -> list[Sequence[T]]:
@@ -160,6 +183,35 @@ class SQLFallback:
             async with connection.begin():
                 yield connection
 
+    @contextlib.asynccontextmanager
+    async def _writing(self, names: Sequence[str]) -> AsyncIterator[AsyncConnection]:
+        """A write transaction of the records ``names``, committed at the end.
+
+        An error before the COMMIT rolls it back and propagates: nothing was
+        written. A COMMIT with no answer raises ``OutcomeUnknownError`` naming
+        ``names``.
+        """
+        async with self._for_loop().engine.connect() as connection:
+            await connection.execution_options(**{_WRITE: True})
+            transaction = await connection.begin()
+            try:
+                yield connection
+            except BaseException:
+                # Best effort: a lost connection ends the transaction without COMMIT anyway.
+                with contextlib.suppress(*_DRIVER_ERRORS):
+                    await transaction.rollback()
+                raise
+            try:
+                await transaction.commit()
+            except _DRIVER_ERRORS as exc:
+                if _refused(exc):
+                    raise
+                raise OutcomeUnknownError(
+                    f"SQL COMMIT got no answer: {str(exc) or type(exc).__name__}",
+                    url=self.url,
+                    unknown=names,
+                ) from exc
+
     def _table(self, meta: ModelMeta) -> TableMap:
         """The model's table and conversions, built once per model."""
         found = self._tables.get(meta.model)
@@ -239,7 +291,7 @@ class SQLFallback:
         rows = [table.row(entity) for entity in entities]
         if rows:
             await self._prepare(meta)
-            async with self._transaction(write=True) as connection:
+            async with self._writing(names) as connection:
                 await connection.execute(table.upsert, rows)
 
     @_wrapped("DELETE")
@@ -247,7 +299,7 @@ class SQLFallback:
         table = self._table(meta)
         where = table.key_clause(name)
         await self._prepare(meta)
-        async with self._transaction(write=True) as connection:
+        async with self._writing([name]) as connection:
             await connection.execute(sa.delete(table.table).where(where))
 
     # -- sorted sets -------------------------------------------------------------
@@ -279,7 +331,7 @@ class SQLFallback:
             for member, score in members
         ]
         await self._prepare(meta)
-        async with self._transaction(write=True) as connection:
+        async with self._writing([name]) as connection:
             before = await connection.execute(
                 sa.select(sa.literal(1)).select_from(table.table).where(where).limit(1)
             )
@@ -306,7 +358,7 @@ class SQLFallback:
         if not values:
             return
         await self._prepare(meta)
-        async with self._transaction(write=True) as connection:
+        async with self._writing([name]) as connection:
             for chunk in _chunks(values):
                 await connection.execute(
                     sa.delete(table.table).where(where, table.member.in_(chunk))
