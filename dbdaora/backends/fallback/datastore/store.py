@@ -32,7 +32,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from google.api_core.exceptions import Aborted, GoogleAPIError
+from google.api_core.exceptions import (
+    Aborted,
+    Cancelled,
+    DeadlineExceeded,
+    GoogleAPIError,
+    InternalServerError,
+    ServiceUnavailable,
+    Unknown,
+)
 from google.api_core.retry import Retry
 from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import GoogleAuthError
@@ -41,7 +49,7 @@ from google.cloud import datastore
 from dbdaora.backends.fallback.datastore.layout import HashLayout, SetLayout, key_for
 from dbdaora.backends.fallback.protocol import Members
 from dbdaora.backends.urls import mask_url
-from dbdaora.exceptions import BackendError, ConfigurationError
+from dbdaora.exceptions import BackendError, ConfigurationError, OutcomeUnknownError
 from dbdaora.meta import CorruptData, ModelMeta
 
 T = TypeVar("T")
@@ -54,6 +62,35 @@ _DRIVER_ERRORS = (GoogleAPIError, GoogleAuthError, OSError)
 # The client turns retry=None into its default retry, which keeps trying for 60 s;
 # this one never retries, so every RPC ends by the call's deadline.
 _NO_RETRY = Retry(predicate=lambda exc: False)
+# Answers that do not say whether a commit was applied (Google's guidance for
+# Commit: DEADLINE_EXCEEDED and UNAVAILABLE may or may not have been applied).
+_UNSETTLED = (DeadlineExceeded, ServiceUnavailable, InternalServerError, Unknown, Cancelled)
+# gRPC's words for a channel that never reached the server: nothing was sent.
+_NOT_CONNECTED = ("failed to connect", "connection refused")
+
+
+class _NotSentError(TimeoutError):
+    """The call's deadline ran out before an RPC was sent."""
+
+
+class _UnansweredError(Exception):
+    """A commit was sent and its answer does not say whether it was applied."""
+
+
+def _commit(rpc: Callable[[], T]) -> T:
+    """Run one RPC that commits; an error that leaves its fate open becomes ``_UnansweredError``."""
+    try:
+        return rpc()
+    except _NotSentError:
+        raise
+    except _UNSETTLED as exc:
+        if isinstance(exc, ServiceUnavailable) and any(
+            words in str(exc).lower() for words in _NOT_CONNECTED
+        ):
+            raise
+        raise _UnansweredError(str(exc)) from exc
+    except (TimeoutError, OSError) as exc:
+        raise _UnansweredError(str(exc) or type(exc).__name__) from exc
 
 
 class _Deadline:
@@ -70,7 +107,7 @@ class _Deadline:
         """Keyword arguments for the next RPC. Raises TimeoutError once time is up."""
         left = self.left()
         if left <= 0:
-            raise TimeoutError(f"no answer within {self.seconds:g} s")
+            raise _NotSentError(f"no answer within {self.seconds:g} s")
         return {"retry": _NO_RETRY, "timeout": left}
 
 
@@ -150,12 +187,23 @@ class DatastoreFallback:
         client._datastore_api  # noqa: B018 - the property opens the channel
         return client
 
-    async def _run(self, action: str, work: Callable[[_Deadline], T]) -> T:
-        """Run ``work`` in the pool with a fresh deadline; driver errors become BackendError."""
+    async def _run(
+        self, action: str, work: Callable[[_Deadline], T], names: Sequence[str] = ()
+    ) -> T:
+        """Run ``work`` in the pool with a fresh deadline; driver errors become BackendError.
+
+        ``names`` are the records a write's commit touches: a commit that got no
+        answer raises ``OutcomeUnknownError`` naming them. Any other error means
+        nothing was written.
+        """
         deadline = _Deadline(self._timeout)
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor(), work, deadline)
+        except _UnansweredError as exc:
+            raise OutcomeUnknownError(
+                f"Datastore {action}: commit got no answer: {exc}", url=self.url, unknown=names
+            ) from exc.__cause__
         except CorruptData as exc:
             raise BackendError(
                 f"Datastore {action}: unreadable entity: {exc}", url=self.url
@@ -220,18 +268,50 @@ class DatastoreFallback:
         ]
 
         def put(chunk: Sequence[datastore.Entity], deadline: _Deadline) -> None:
-            self._datastore().put_multi(chunk, **deadline.rpc())
+            _commit(lambda: self._datastore().put_multi(chunk, **deadline.rpc()))
 
-        await asyncio.gather(
+        chunks = _chunks(records, COMMIT_LIMIT)
+        named = _chunks(list(latest), COMMIT_LIMIT)
+        # Every chunk is one commit, sent together: each ends known written,
+        # known refused, or unknown, and the error says which records are which.
+        outcomes = await asyncio.gather(
             *(
-                self._run("put", functools.partial(put, chunk))
-                for chunk in _chunks(records, COMMIT_LIMIT)
-            )
+                self._run("put", functools.partial(put, chunk), chunk_names)
+                for chunk, chunk_names in zip(chunks, named, strict=True)
+            ),
+            return_exceptions=True,
         )
+        failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if not failures:
+            return
+        for failure in failures:
+            if not isinstance(failure, BackendError):
+                raise failure
+        first = failures[0]
+        assert isinstance(first, BackendError)
+        written = [
+            name
+            for outcome, chunk_names in zip(outcomes, named, strict=True)
+            if not isinstance(outcome, BaseException)
+            for name in chunk_names
+        ]
+        unknown = [name for failure in failures for name in getattr(failure, "unknown", ())]
+        error = OutcomeUnknownError if unknown else BackendError
+        counted = f"; {len(failures)} of {len(chunks)} commits failed" if len(chunks) > 1 else ""
+        raise error(
+            f"{first.message}{counted}",
+            url=self.url,
+            written=written,
+            unknown=unknown,
+        ) from first.__cause__
 
     async def delete(self, meta: ModelMeta, name: str) -> None:
         key = self._key(meta, name)
-        await self._run("delete", lambda deadline: self._datastore().delete(key, **deadline.rpc()))
+        await self._run(
+            "delete",
+            lambda deadline: _commit(lambda: self._datastore().delete(key, **deadline.rpc())),
+            [name],
+        )
 
     async def get_members(self, meta: ModelMeta, name: str) -> list[tuple[str, float]] | None:
         layout, key = self._set(meta), self._key(meta, name)
@@ -252,7 +332,7 @@ class DatastoreFallback:
             return layout.to_entity(key, layout.merged(pairs, members, (), max_size))
 
         return await self._run(
-            "add_members", lambda deadline: self._transact(key, change, deadline)
+            "add_members", lambda deadline: self._transact(key, change, deadline), [name]
         )
 
     async def remove_members(self, meta: ModelMeta, name: str, members: Sequence[str]) -> None:
@@ -264,7 +344,9 @@ class DatastoreFallback:
             # An emptied set is deleted, as Redis drops an empty sorted set.
             return layout.to_entity(key, left) if left else None
 
-        await self._run("remove_members", lambda deadline: self._transact(key, change, deadline))
+        await self._run(
+            "remove_members", lambda deadline: self._transact(key, change, deadline), [name]
+        )
 
     # -- transactions ----------------------------------------------------------------
 
@@ -291,7 +373,7 @@ class DatastoreFallback:
                     transaction.delete(key)
                 else:
                     transaction.put(replacement)
-                transaction.commit(**deadline.rpc())
+                _commit(functools.partial(transaction.commit, **deadline.rpc()))
                 return current is None
             except Aborted:
                 _rollback(transaction, deadline)
