@@ -12,7 +12,14 @@ Members = Sequence[tuple[str, float]]
 
 
 class FallbackStore(Protocol):
-    """The durable side. Records are named by the key parts joined with ``:``."""
+    """The durable side. Records are named by the key parts joined with ``:``.
+
+    Every method fails with ``BackendError``. A failed write says what it did:
+    ``written`` names the records it committed (a batch committed in parts),
+    ``unknown`` those whose commit got no answer (then the error is an
+    ``OutcomeUnknownError``); any other record certainly kept its old value.
+    The managers keep, update or delete the Redis copies accordingly.
+    """
 
     url: str
 
