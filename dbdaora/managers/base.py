@@ -108,6 +108,7 @@ class Manager(Generic[M]):
         if not names:
             return
         meta, session = self.meta, self.session
+        session.overtake(meta.model, names)
         if session.cache is not None:
             for name in names:
                 await session.cache.forget(meta.model, name)
