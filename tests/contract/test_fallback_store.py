@@ -33,6 +33,11 @@ async def _members(store: Any, name: str) -> list[tuple[str, float]] | None:
 # -- records ---------------------------------------------------------------------------
 
 
+async def test_ping_answers_none_when_the_store_is_up(fallback: Any) -> None:
+    """ping is one cheap round trip that answers None while the store is reachable."""
+    assert await fallback.ping() is None
+
+
 async def test_get_many_answers_each_name_in_order(fallback: Any) -> None:
     """get_many returns what put_many stored, name by name, None where there is nothing."""
     ann, bob = Person(id="a", name="Ann", age=3), Person(id="b", name="Bob")

@@ -51,6 +51,13 @@ async def _set(store: Any, key: bytes, marker: bytes, members: list[tuple[str, f
 # -- reads ---------------------------------------------------------------------------
 
 
+async def test_ping_answers_none_when_the_store_is_up(side: Side) -> None:
+    """ping is one round trip that answers None while the store is reachable."""
+    store, _ = side
+    assert await store.ping() is None
+    assert await asyncio.gather(*(store.ping() for _ in range(3))) == [None, None, None]
+
+
 async def test_hgetall_and_hmget_read_one_hash(side: Side) -> None:
     """hgetall is the whole hash ({} when absent); hmget answers None for missing fields."""
     store, _ = side

@@ -34,6 +34,9 @@ class DictFallback:
     async def close(self) -> None:
         return None
 
+    async def ping(self) -> None:
+        return None
+
     async def get_many(self, meta: ModelMeta, names: Sequence[str]) -> list[Any | None]:
         found = []
         for name in names:

@@ -25,6 +25,13 @@ class FallbackStore(Protocol):
 
     async def close(self) -> None: ...
 
+    async def ping(self) -> None:
+        """One cheap round trip; ``BackendError`` when the store does not answer.
+
+        The session's breaker sends it while open, to close as soon as the store answers.
+        """
+        ...
+
     async def get_many(self, meta: ModelMeta, names: Sequence[str]) -> list[Any | None]:
         """The entities stored under ``names``, None where there is none."""
         ...

@@ -69,6 +69,9 @@ from dbdaora.backends.redis.scripts import (
 from dbdaora.backends.redis.single import SingleKeyOperations
 from dbdaora.backends.redis.wire.cluster import ClusterLink
 
+# The key the ping asks about; dbdaora's keys are a model's name and ':'-joined parts.
+PING_KEY = b"dbdaora:ping"
+
 
 class ClusterStore(SingleKeyOperations):
     """The Redis side on a Redis Cluster: every command touches one key.
@@ -90,6 +93,11 @@ class ClusterStore(SingleKeyOperations):
     def __init__(self, url: str, *, autopipeline: bool = True, **options: Any) -> None:
         link = ClusterLink(url, autopipeline=autopipeline, options=options)
         super().__init__(link, autopipeline=autopipeline)
+
+    async def ping(self) -> None:
+        # redis-py's cluster pipelines refuse PING, and auto-pipelining may batch
+        # this call: one key's EXISTS is the same cheap round trip, to one master.
+        await self._link.run(ops.exists(PING_KEY))
 
     # K and M hash to different slots: no script holds both.
     def leases_on_read(self) -> bool:

@@ -172,6 +172,9 @@ class InProcessRedis:
     async def close(self) -> None:
         return None
 
+    async def ping(self) -> None:
+        self._check()
+
     async def hgetall(self, key: bytes) -> dict[bytes, bytes]:
         self._check()
         return dict(self._hash(key))

@@ -16,6 +16,10 @@ from dbdaora.backends.redis.wire.transport import Operation
 from dbdaora.lease import LEASE_SECONDS, NOT_FOUND
 
 
+def ping() -> Operation:
+    return lambda target: target.ping()
+
+
 def hgetall(key: bytes) -> Operation:
     return lambda target: target.hgetall(key)
 

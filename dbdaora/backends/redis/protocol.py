@@ -27,6 +27,13 @@ class RedisSide(Protocol):
 
     async def close(self) -> None: ...
 
+    async def ping(self) -> None:
+        """One cheap round trip (PING); ``BackendError`` when the store does not answer.
+
+        The session's breaker sends it while open, to close as soon as Redis answers.
+        """
+        ...
+
     async def hgetall(self, key: bytes) -> dict[bytes, bytes]: ...
 
     async def hmget(self, key: bytes, fields: Sequence[bytes]) -> list[bytes | None]: ...

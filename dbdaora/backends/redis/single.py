@@ -48,6 +48,9 @@ class SingleKeyOperations:
     async def close(self) -> None:
         await self._link.close()
 
+    async def ping(self) -> None:
+        await self._link.run(ops.ping())
+
     # The two reads of a get return the link's coroutine: no frame of their own.
     def hgetall(self, key: bytes) -> Coroutine[Any, Any, dict[bytes, bytes]]:
         return self._link.run(ops.hgetall(key))

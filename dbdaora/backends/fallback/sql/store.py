@@ -265,6 +265,11 @@ class SQLFallback:
         if bound is not None and bound.loop is asyncio.get_running_loop():
             await bound.closer.aclose()
 
+    @_wrapped("SELECT 1")
+    async def ping(self) -> None:
+        async with self._for_loop().engine.connect() as connection:
+            await connection.execute(sa.text("SELECT 1"))
+
     # -- hashes ------------------------------------------------------------------
 
     @_wrapped("SELECT")

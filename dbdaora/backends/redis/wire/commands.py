@@ -48,6 +48,9 @@ class Commands:
     def _command(parse: Parser, *args: Any) -> Command:
         return hiredis.pack_command(args), parse, 1
 
+    def ping(self) -> Command:
+        return self._command(None, b"PING")
+
     def hgetall(self, key: bytes) -> Command:
         return self._command(_pairs, b"HGETALL", key)
 
