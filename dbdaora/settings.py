@@ -76,11 +76,19 @@ class CacheOptions:
 
 @attrs.frozen
 class BreakerOptions:
-    """A circuit breaker opens after ``fail_max`` failures in a row, for ``reset_timeout`` s."""
+    """A circuit breaker opens after ``fail_max`` failures in a row.
 
-    fail_max: int = attrs.field(default=5, validator=_positive(is_positive_int, "a positive int"))
+    While open it pings its store every ``probe_interval`` seconds and closes at
+    the first answer; ``reset_timeout`` seconds after opening without one, it
+    lets one live call try (and opens again if that fails).
+    """
+
+    fail_max: int = attrs.field(default=10, validator=_positive(is_positive_int, "a positive int"))
     reset_timeout: float = attrs.field(
-        default=30.0, validator=_positive(is_positive_number, "a positive number")
+        default=10.0, validator=_positive(is_positive_number, "a positive number")
+    )
+    probe_interval: float = attrs.field(
+        default=0.5, validator=_positive(is_positive_number, "a positive number")
     )
 
 
@@ -118,7 +126,7 @@ class Settings:
     expire_time: int | None = attrs.field(default=3600, validator=_check_expire_time)
     cache: CacheOptions | None = attrs.field(default=None, converter=_cache_options)
     breaker: BreakerOptions | None = attrs.field(factory=BreakerOptions, converter=_breaker_options)
-    memory_timeout: float | None = attrs.field(default=0.5, validator=_check_timeout)
+    memory_timeout: float | None = attrs.field(default=1.0, validator=_check_timeout)
     autopipeline: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
 
 

@@ -10,18 +10,17 @@ breaker in front of a fallback call.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
-from aiobreaker import CircuitBreaker, CircuitBreakerError, CircuitBreakerListener
+from aiobreaker import CircuitBreakerError
 from aiobreaker.state import CircuitBreakerState
 
 from dbdaora.backends import FallbackStore, RedisSide
 from dbdaora.exceptions import BackendError, RedisUnavailableError
+from dbdaora.session.breakers import Breaker
 from dbdaora.session.deadlines import Deadlines
-from dbdaora.settings import BreakerOptions
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -32,41 +31,18 @@ logger = logging.getLogger("dbdaora")
 _CLOSED = CircuitBreakerState.CLOSED
 
 
-class _LogStateChanges(CircuitBreakerListener):  # type: ignore[misc] # aiobreaker ships no type hints
-    def state_change(self, breaker: CircuitBreaker, old: Any, new: Any) -> None:
-        logger.warning(
-            "circuit breaker %s: %s -> %s", breaker.name, _state_name(old), _state_name(new)
-        )
-
-
-def _state_name(state: Any) -> str:
-    """``closed``, ``open`` or ``half-open``, from a state object or its enum member."""
-    member = getattr(state, "state", state)
-    return str(member.name).lower().replace("_", "-")
-
-
 async def _reraise(exc: BaseException) -> None:
     raise exc
 
 
-def _is_not_an_outage(exc: Exception) -> bool:
-    return not isinstance(exc, (BackendError, TimeoutError))
-
-
-def make_breaker(options: BreakerOptions | None, name: str) -> CircuitBreaker | None:
-    if options is None:
-        return None
-    return CircuitBreaker(
-        fail_max=options.fail_max,
-        timeout_duration=datetime.timedelta(seconds=options.reset_timeout),
-        exclude=[_is_not_an_outage],
-        listeners=[_LogStateChanges()],
-        name=name,
-    )
-
-
-def breaker_state(breaker: CircuitBreaker | None) -> str:
-    return "none" if breaker is None else _state_name(breaker.current_state)
+def _refused(breaker: Breaker, exc: CircuitBreakerError, what: str) -> str:
+    """The message for a call the breaker refused, or for the failure that opened it."""
+    cause = exc.__cause__
+    if isinstance(cause, BackendError):
+        return f"{cause.message}; {breaker.refusal()}"
+    if isinstance(cause, TimeoutError):
+        return f"{what} did not answer in time; {breaker.refusal()}"
+    return f"{what} unavailable: {breaker.refusal()}"
 
 
 class Guard:
@@ -82,8 +58,8 @@ class Guard:
     memory: RedisSide
     fallback: FallbackStore
     memory_timeout: float | None
-    memory_breaker: CircuitBreaker | None
-    fallback_breaker: CircuitBreaker | None
+    memory_breaker: Breaker | None
+    fallback_breaker: Breaker | None
     _deadlines: Deadlines | None
     _dirty: set[bytes]
 
@@ -127,7 +103,9 @@ class Guard:
                     await breaker.call_async(_reraise, exc)
                 raise
         except CircuitBreakerError as exc:
-            raise RedisUnavailableError(f"Redis unavailable: {exc}", url=self.memory.url) from exc
+            assert breaker is not None
+            message = _refused(breaker, exc, f"Redis within {self.memory_timeout}s")
+            raise RedisUnavailableError(message, url=self.memory.url) from exc
         except TimeoutError as exc:
             raise RedisUnavailableError(
                 f"Redis did not answer within {self.memory_timeout}s", url=self.memory.url
@@ -152,16 +130,15 @@ class Guard:
         Raises:
             BackendError: the call failed, or the breaker is open.
         """
-        if self.fallback_breaker is None:
+        breaker = self.fallback_breaker
+        if breaker is None:
             return await call(*args, **kwargs)
         try:
-            result: T = await self.fallback_breaker.call_async(call, *args, **kwargs)
+            result: T = await breaker.call_async(call, *args, **kwargs)
             return result
         except CircuitBreakerError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, BackendError):
-                raise cause from cause.__cause__
-            raise BackendError(f"fallback unavailable: {exc}", url=self.fallback.url) from exc
+            message = _refused(breaker, exc, "the fallback")
+            raise BackendError(message, url=self.fallback.url) from exc
 
     def remember_unwritten(self, keys: Iterable[bytes]) -> None:
         """Keys whose Redis copy may be older than the fallback: delete them once Redis answers."""
@@ -170,12 +147,20 @@ class Guard:
 
     async def _flush(self) -> None:
         keys = list(self._dirty)
+        breaker = self.memory_breaker
         try:
-            if self.memory_breaker is None:
+            if breaker is None:
                 await self._bounded(self.memory.evict, keys)
             else:
-                await self.memory_breaker.call_async(self._bounded, self.memory.evict, keys)
-        except (CircuitBreakerError, BackendError, TimeoutError) as exc:
+                await breaker.call_async(self._bounded, self.memory.evict, keys)
+        except CircuitBreakerError as exc:
+            assert breaker is not None
+            raise RedisUnavailableError(
+                "Redis unavailable while deleting keys written during an outage: "
+                + breaker.refusal(),
+                url=self.memory.url,
+            ) from exc
+        except (BackendError, TimeoutError) as exc:
             raise RedisUnavailableError(
                 f"Redis unavailable while deleting keys written during an outage: {exc}",
                 url=self.memory.url,

@@ -23,10 +23,11 @@ import attrs
 from dbdaora import settings
 from dbdaora.backends import FallbackStore, RedisSide, open_fallback, open_redis_side
 from dbdaora.meta import MODELS, UNSET, ModelMeta, Unset
+from dbdaora.session.breakers import make_breaker
 from dbdaora.session.cache import EntityCache
 from dbdaora.session.deadlines import Deadlines
 from dbdaora.session.flights import Flights
-from dbdaora.session.guard import Guard, make_breaker
+from dbdaora.session.guard import Guard
 from dbdaora.session.stats import Counting, ModelStats
 
 
@@ -40,8 +41,10 @@ class Session(Guard, Flights, Counting):
         cache: ``{"ttl": seconds, "max_size": entries}`` for an in-process cache
             (``"policy": "lfu"`` evicts the least frequently used entry rather than
             the least recently used), or None for none.
-        breaker: ``{"fail_max": n, "reset_timeout": seconds}`` for the circuit
-            breakers (one per store), or None for none.
+        breaker: ``{"fail_max": n, "reset_timeout": seconds, "probe_interval": seconds}``
+            for the circuit breakers (one per store), or None for none. An open
+            breaker pings its store every ``probe_interval`` seconds and closes
+            when it answers.
         memory_timeout: seconds each Redis call may take, or None for no bound.
         autopipeline: batch the Redis commands of operations started in the same
             event-loop iteration into one round trip (default True); applies to
@@ -115,8 +118,12 @@ class Session(Guard, Flights, Counting):
             if config.cache is None
             else EntityCache(config.cache.ttl, config.cache.max_size, config.cache.policy)
         )
-        self.memory_breaker = make_breaker(config.breaker, f"memory {self.memory.url}")
-        self.fallback_breaker = make_breaker(config.breaker, f"fallback {self.fallback.url}")
+        self.memory_breaker = make_breaker(
+            config.breaker, f"memory {self.memory.url}", self.memory.ping
+        )
+        self.fallback_breaker = make_breaker(
+            config.breaker, f"fallback {self.fallback.url}", self.fallback.ping
+        )
         self._dirty: set[bytes] = set()
         self._flights: dict[Hashable, tuple[asyncio.Future[list[Any]], int]] = {}
         self._stats: dict[str, ModelStats] = {}
@@ -129,6 +136,10 @@ class Session(Guard, Flights, Counting):
     # guard.Guard, flights.Flights, stats.Counting.
 
     async def close(self) -> None:
+        """Stop the breakers' probes, then close both stores."""
+        for breaker in (self.memory_breaker, self.fallback_breaker):
+            if breaker is not None:
+                await breaker.stop()
         await self.memory.close()
         await self.fallback.close()
 

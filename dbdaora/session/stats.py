@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from dbdaora.session.guard import breaker_state
+from dbdaora.session.breakers import breaker_state
 
 if TYPE_CHECKING:
     from aiobreaker import CircuitBreaker
