@@ -104,7 +104,7 @@ class Guard:
                 raise
         except CircuitBreakerError as exc:
             assert breaker is not None
-            message = _refused(breaker, exc, f"Redis within {self.memory_timeout}s")
+            message = _refused(breaker, exc, "Redis")
             raise RedisUnavailableError(message, url=self.memory.url) from exc
         except TimeoutError as exc:
             raise RedisUnavailableError(
@@ -137,7 +137,7 @@ class Guard:
             result: T = await breaker.call_async(call, *args, **kwargs)
             return result
         except CircuitBreakerError as exc:
-            message = _refused(breaker, exc, "the fallback")
+            message = _refused(breaker, exc, "fallback")
             raise BackendError(message, url=self.fallback.url) from exc
 
     def remember_unwritten(self, keys: Iterable[bytes]) -> None:

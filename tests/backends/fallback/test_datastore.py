@@ -351,7 +351,7 @@ async def test_emulator_down_mid_run(private_emulator: DatastoreEmulator) -> Non
     """
     memory = InProcessRedis()
     fallback = DatastoreFallback(private_emulator.url("outage", timeout=2))
-    async with Session(memory=memory, fallback=fallback) as session:
+    async with Session(memory=memory, fallback=fallback, breaker={"fail_max": 5}) as session:
         people, rankings = Person.objects.using(session), Ranking.objects.using(session)
         written = [Person(id=f"p{i}", name=f"P{i}", age=i) for i in range(5)]
         await people.add(*written)
@@ -388,7 +388,7 @@ async def test_emulator_down_mid_run(private_emulator: DatastoreEmulator) -> Non
         assert memory.raw(b"person:not-found:never-cached") != b"1"
         # Five failures in a row: the fallback's breaker is open, Redis still serves.
         assert session.stats()["breakers"] == {"memory": "closed", "fallback": "open"}
-        with pytest.raises(BackendError, match="fallback unavailable"):
+        with pytest.raises(BackendError, match="fallback unavailable: circuit breaker open until"):
             await people.add(Person(id="after", name="After"))
         assert await people.get("p2") == written[2]
 
