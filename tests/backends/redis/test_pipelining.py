@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 import redis
+import redis.asyncio
 
 from dbdaora import Session
 from dbdaora.backends import DictFallback
 from dbdaora.backends.redis.single import RedisStore
+from dbdaora.backends.redis.wire.pipelining import AutoPipeline
 from dbdaora.exceptions import BadDataError
 from tests.support.models import Person
 from tests.support.servers import RedisServer
@@ -105,3 +107,27 @@ async def test_writes_and_reads_in_one_batch_keep_each_callers_order(
         got = await asyncio.gather(*(write_then_read(i) for i in range(100)))
         assert [p.age for p in got] == list(range(100))
         assert raw_redis.hget("person:w42", "name") == b"n42"
+
+
+async def test_an_operation_refused_while_queued_fails_only_its_caller(
+    redis_proc: RedisServer,
+) -> None:
+    """An operation that raises as it joins a batch fails its caller; the others get answers."""
+    client = redis.asyncio.Redis.from_url(redis_proc.url)
+    pipeline = AutoPipeline(client)
+
+    def refused(target: Any) -> Any:
+        raise ValueError("refused while queuing")
+
+    results = await asyncio.wait_for(
+        asyncio.gather(
+            pipeline.run(lambda target: target.ping()),
+            pipeline.run(refused),
+            pipeline.run(lambda target: target.echo(b"x")),
+            return_exceptions=True,
+        ),
+        5,
+    )
+    assert results[0] is True and results[2] == b"x"
+    assert isinstance(results[1], ValueError)
+    await pipeline.close()

@@ -118,8 +118,19 @@ class AutoPipeline:
         if not batch:
             return
         pipe = self.client.pipeline(transaction=False)
-        for operation, _ in batch:
-            operation(pipe)
+        queued = []
+        for operation, future in batch:
+            # Queuing can raise (a command a cluster pipeline refuses): that caller
+            # gets the error; the others' commands still go.
+            try:
+                operation(pipe)
+            except Exception as exc:
+                future.set_exception(exc)
+            else:
+                queued.append((operation, future))
+        batch = queued
+        if not batch:
+            return
         try:
             results = await pipe.execute(raise_on_error=False)
         except Exception as exc:
