@@ -160,3 +160,27 @@ async def test_create_all_is_idempotent(fallback: Any) -> None:
     await fallback.create_all(METAS[:2])
     assert await fallback.get_many(Person._meta, ["a"]) == [Person(id="a", name="Ann")]
     assert await _members(fallback, "b1") == [("a", 1.0)]
+
+
+# -- repair records --------------------------------------------------------------------
+
+
+async def test_repair_records_are_added_read_and_cleared(fallback: Any) -> None:
+    """add_repairs records keys once each; repairs reads them; clear_repairs removes them."""
+    assert await fallback.repairs(10) == []
+    await fallback.add_repairs([b"person:a", b"person:not-found:a", b"\xff\x00", b"person:a"])
+    found = await fallback.repairs(10)
+    assert sorted(key for key, _ in found) == [b"person:a", b"person:not-found:a", b"\xff\x00"]
+    assert len(await fallback.repairs(2)) == 2
+    await fallback.clear_repairs(found)
+    assert await fallback.repairs(10) == []
+    await fallback.clear_repairs([])
+
+
+async def test_a_key_recorded_again_survives_an_older_clear(fallback: Any) -> None:
+    """clear_repairs of records read before a key was recorded again leaves that key."""
+    await fallback.add_repairs([b"k1", b"k2"])
+    read = await fallback.repairs(10)
+    await fallback.add_repairs([b"k2"])
+    await fallback.clear_repairs(read)
+    assert [key for key, _ in await fallback.repairs(10)] == [b"k2"]

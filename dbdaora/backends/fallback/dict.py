@@ -5,11 +5,12 @@ For tests, demos and the quick start: the records live as long as the process.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from dbdaora.backends import zset
-from dbdaora.backends.fallback.protocol import Members
+from dbdaora.backends.fallback.protocol import Members, Repair
 
 if TYPE_CHECKING:
     from dbdaora.backends.fallback.protocol import FallbackStore
@@ -30,6 +31,8 @@ class DictFallback:
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
         self.records: dict[tuple[str, str], Any] = {}
+        self.repair_records: dict[bytes, int] = {}
+        self._stamps = itertools.count(1)
 
     async def close(self) -> None:
         return None
@@ -80,6 +83,19 @@ class DictFallback:
 
     async def create_all(self, metas: Sequence[ModelMeta]) -> None:
         return None
+
+    async def add_repairs(self, keys: Sequence[bytes]) -> None:
+        stamp = next(self._stamps)
+        for key in keys:
+            self.repair_records[key] = stamp
+
+    async def repairs(self, limit: int) -> list[Repair]:
+        return list(itertools.islice(self.repair_records.items(), limit))
+
+    async def clear_repairs(self, records: Sequence[Repair]) -> None:
+        for key, stamp in records:
+            if self.repair_records.get(key) == stamp:
+                del self.repair_records[key]
 
 
 if TYPE_CHECKING:

@@ -9,6 +9,12 @@ if TYPE_CHECKING:
     from dbdaora.meta import ModelMeta
 
 Members = Sequence[tuple[str, float]]
+Repair = tuple[bytes, int]
+"""A repair record: a Redis key whose copy may be older than the fallback, and its stamp.
+
+Each ``add_repairs`` gives its keys a new stamp, so ``clear_repairs`` of records
+read before a key was recorded again leaves the newer record in place.
+"""
 
 
 class FallbackStore(Protocol):
@@ -55,5 +61,20 @@ class FallbackStore(Protocol):
     async def remove_members(self, meta: ModelMeta, name: str, members: Sequence[str]) -> None: ...
 
     async def create_all(self, metas: Sequence[ModelMeta]) -> None:
-        """Create what these models need where the store has a schema (SQL tables)."""
+        """Create what these models need where the store has a schema (SQL tables),
+        and where repair records are kept."""
+        ...
+
+    # -- repair records: Redis keys a write could not update or delete ---------------
+
+    async def add_repairs(self, keys: Sequence[bytes]) -> None:
+        """Record ``keys`` (durably, once this returns), each with a new stamp."""
+        ...
+
+    async def repairs(self, limit: int) -> list[Repair]:
+        """Up to ``limit`` repair records, in no particular order; one indexed read."""
+        ...
+
+    async def clear_repairs(self, records: Sequence[Repair]) -> None:
+        """Delete these records where their stamp is unchanged; a key recorded again stays."""
         ...

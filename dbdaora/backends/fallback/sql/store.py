@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import sqlite3
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
@@ -25,8 +26,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from dbdaora.backends.fallback.protocol import Members
-from dbdaora.backends.fallback.sql.tables import INSERTS, TableMap
+from dbdaora.backends.fallback.protocol import Members, Repair
+from dbdaora.backends.fallback.sql.tables import INSERTS, REPAIRS, TableMap, repair_table
 from dbdaora.backends.loops import close_with_loop
 from dbdaora.backends.urls import mask_url
 from dbdaora.exceptions import BackendError, ConfigurationError, OutcomeUnknownError
@@ -156,6 +157,7 @@ class SQLFallback:
             "connect_args": {"timeout": connect_timeout, **engine_options.get("connect_args", {})},
         }
         self._metadata = sa.MetaData()
+        self._repairs = repair_table(self._metadata)
         self._tables: dict[type, TableMap] = {}
         self._ready: set[str] = set()
         self._bound: _Bound | None = None
@@ -255,9 +257,11 @@ class SQLFallback:
 
     @_wrapped("create tables")
     async def create_all(self, metas: Sequence[ModelMeta]) -> None:
-        """Create each model's table where missing; check the ones that exist."""
+        """Create each model's table where missing, check the ones that exist; and
+        the table of repair records."""
         for meta in metas:
             await self._prepare(meta)
+        await self._prepare_repairs()
 
     async def close(self) -> None:
         bound, self._bound = self._bound, None
@@ -368,6 +372,46 @@ class SQLFallback:
                 await connection.execute(
                     sa.delete(table.table).where(where, table.member.in_(chunk))
                 )
+
+    # -- repair records ----------------------------------------------------------
+
+    async def _prepare_repairs(self) -> sa.Table:
+        if REPAIRS not in self._ready:
+            async with self._for_loop().lock:
+                if REPAIRS not in self._ready:
+                    async with self._transaction(write=True) as connection:
+                        await connection.execute(CreateTable(self._repairs, if_not_exists=True))
+                    self._ready.add(REPAIRS)
+        return self._repairs
+
+    @_wrapped("record repairs")
+    async def add_repairs(self, keys: Sequence[bytes]) -> None:
+        table = await self._prepare_repairs()
+        stamp = int.from_bytes(os.urandom(8)) >> 1  # a positive BIGINT
+        rows = [{"key": key, "stamp": stamp} for key in dict.fromkeys(keys)]
+        if rows:
+            insert = INSERTS[self._dialect.name](table)
+            upsert = insert.on_conflict_do_update(
+                index_elements=[table.c.key], set_={"stamp": insert.excluded.stamp}
+            )
+            async with self._writing(()) as connection:
+                await connection.execute(upsert, rows)
+
+    @_wrapped("SELECT repairs")
+    async def repairs(self, limit: int) -> list[Repair]:
+        table = await self._prepare_repairs()
+        async with self._transaction() as connection:
+            rows = await connection.execute(sa.select(table.c.key, table.c.stamp).limit(limit))
+            return [(bytes(key), stamp) for key, stamp in rows]
+
+    @_wrapped("DELETE repairs")
+    async def clear_repairs(self, records: Sequence[Repair]) -> None:
+        table = await self._prepare_repairs()
+        if records:
+            async with self._writing(()) as connection:
+                for chunk in _chunks(records):
+                    pairs = sa.tuple_(table.c.key, table.c.stamp).in_(list(chunk))
+                    await connection.execute(sa.delete(table).where(pairs))
 
 
 if TYPE_CHECKING:

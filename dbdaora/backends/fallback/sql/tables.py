@@ -310,3 +310,17 @@ def _existing_or_new(
             model=meta.name,
         )
     return table
+
+
+REPAIRS = "dbdaora_repairs"
+"""The table of repair records: Redis keys a write could not update, with their stamps."""
+
+
+def repair_table(metadata: sa.MetaData) -> sa.Table:
+    """``dbdaora_repairs (key BLOB PRIMARY KEY, stamp BIGINT)``: read by primary key only."""
+    return sa.Table(
+        REPAIRS,
+        metadata,
+        sa.Column("key", sa.LargeBinary(), primary_key=True, autoincrement=False),
+        sa.Column("stamp", sa.BigInteger(), nullable=False),
+    )
