@@ -1,7 +1,7 @@
 """Settings: ``configure(...)`` in code, or a module named by ``DBDAORA_SETTINGS``.
 
 The module holds upper-case names (``MEMORY``, ``FALLBACK``, ``EXPIRE_TIME``,
-``CACHE``, ``BREAKER``, ``MEMORY_TIMEOUT``, ``AUTOPIPELINE``);
+``CACHE``, ``BREAKER``, ``MEMORY_TIMEOUT``, ``AUTOPIPELINE``, ``REPAIR_INTERVAL``);
 values given to ``configure`` win over it. Nothing configured: both stores are
 ``memory://``, the embedded default that needs no server.
 """
@@ -107,6 +107,11 @@ def _check_timeout(instance: Any, attribute: Any, value: Any) -> None:
         raise ConfigurationError(f"memory_timeout must be a positive number or None, got {value!r}")
 
 
+def _check_repair_interval(instance: Any, attribute: Any, value: Any) -> None:
+    if not is_positive_number(value):
+        raise ConfigurationError(f"repair_interval must be a positive number, got {value!r}")
+
+
 @attrs.frozen
 class Settings:
     """The values sessions are built from.
@@ -119,6 +124,9 @@ class Settings:
         breaker: the circuit breakers in front of each store, None for none.
         memory_timeout: seconds each Redis call may take, None for no bound.
         autopipeline: send the Redis commands of one event-loop iteration together.
+        repair_interval: seconds between a session's checks of the fallback's repair
+            records (Redis keys a write could not update); the bound on how long any
+            process may serve such a stale Redis copy once Redis answers.
     """
 
     memory: str = attrs.field(default="memory://", validator=_check_url)
@@ -128,6 +136,7 @@ class Settings:
     breaker: BreakerOptions | None = attrs.field(factory=BreakerOptions, converter=_breaker_options)
     memory_timeout: float | None = attrs.field(default=1.0, validator=_check_timeout)
     autopipeline: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
+    repair_interval: float = attrs.field(default=2.0, validator=_check_repair_interval)
 
 
 _NAMES = {field.name.upper(): field.name for field in attrs.fields(Settings)}

@@ -10,12 +10,18 @@ read that does not decode, and the caller logs and replaces its keys.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
 from typing import Any, Final, Generic, Literal, ParamSpec, TypeVar
 
-from dbdaora.exceptions import BadDataError, EntityNotFoundError, RedisUnavailableError
+from dbdaora.exceptions import (
+    BackendError,
+    BadDataError,
+    EntityNotFoundError,
+    RedisUnavailableError,
+)
 from dbdaora.meta import CorruptData, ModelMeta
 from dbdaora.session import ModelStats, Session, default_session
 from dbdaora.session.cache import NOT_FOUND, NOTHING
@@ -117,8 +123,10 @@ class Manager(Generic[M]):
             await session.redis(session.memory.evict, keys)
         except RedisUnavailableError:
             # Not counted in errors, unlike every other outage: the write this
-            # follows fails anyway, with the fallback's BackendError.
-            session.remember_unwritten(keys)
+            # follows fails anyway, with the fallback's BackendError, which a
+            # failure to record the keys (kept in memory then) must not replace.
+            with contextlib.suppress(BackendError):
+                await session.remember_unwritten(keys)
 
     def _corrupt(
         self, key: bytes | Sequence[bytes], why: CorruptData | BadDataError | str

@@ -76,7 +76,7 @@ class HashManager(ReadThrough[M]):
         session.stats_for(meta).fallback_writes += len(records)
         session.overtake(meta.model, names)
         if await self._redis(session.memory.put_hashes, records, session.ttl(meta)) is DOWN:
-            session.remember_unwritten(key for record in records for key in record[:2])
+            await session.remember_unwritten(key for record in records for key in record[:2])
         if session.cache is not None:
             for name, entity in zip(names, entities, strict=True):
                 await session.cache.replace(meta.model, name, meta.copy(entity))
@@ -387,7 +387,7 @@ class HashManager(ReadThrough[M]):
         session.overtake(meta.model, [name])
         key, marker = meta.redis_key(name), meta.marker_key(name)
         if await self._redis(session.memory.delete, key, marker, session.ttl(meta)) is DOWN:
-            session.remember_unwritten([key, marker])
+            await session.remember_unwritten([key, marker])
         if session.cache is not None:
             await session.cache.deleted(meta.model, name)
 

@@ -304,7 +304,7 @@ class SortedSetManager(ReadThrough[M]):
             self._corrupt(keys, "Redis refused the data (a key of another type)")
             outcome = await self._redis(session.memory.evict, keys)
         if outcome is DOWN:
-            session.remember_unwritten(keys)
+            await session.remember_unwritten(keys)
 
     def _range_args(
         self, args: tuple[Any, ...], named: dict[str, Any]

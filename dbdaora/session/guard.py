@@ -1,17 +1,29 @@
 """The guard around every store call: time bounds, circuit breakers, keys to repair.
 
 ``redis()`` is the path of every Redis-side call: bounded by ``memory_timeout``,
-counted by the Redis breaker, and preceded by the deletion of keys written while
-Redis was unreachable. Whatever goes wrong comes out as ``RedisUnavailableError``,
-which the managers answer from the fallback. ``durable()`` puts the fallback's
-breaker in front of a fallback call.
+counted by the Redis breaker, and preceded, when a repair is due, by the deletion
+of the Redis keys the fallback's repair records name. Whatever goes wrong comes
+out as ``RedisUnavailableError``, which the managers answer from the fallback.
+``durable()`` puts the fallback's breaker in front of a fallback call.
+
+Repair: a write that could not update a Redis copy records its keys in the
+fallback (``remember_unwritten``) before it is acknowledged. Every session, in
+every process, deletes the recorded keys from Redis and then clears the records
+(``_repair``): before its first Redis call, before the first Redis call after one
+failed, and otherwise at most ``repair_interval`` seconds after its last repair.
+A session that recorded keys also retries in the background until a repair
+succeeds. So once Redis answers, no session serves a copy older than an
+acknowledged write for longer than ``repair_interval``, whoever wrote it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from time import monotonic
 from typing import ParamSpec, TypeVar
 
 from aiobreaker import CircuitBreakerError
@@ -29,6 +41,10 @@ logger = logging.getLogger("dbdaora")
 
 # An enum member is slow to reach through its class, and every Redis call asks.
 _CLOSED = CircuitBreakerState.CLOSED
+_OPEN = CircuitBreakerState.OPEN
+
+REPAIR_BATCH = 1000
+"""Repair records read at once; a full batch makes the next repair due at once."""
 
 
 async def _reraise(exc: BaseException) -> None:
@@ -43,6 +59,31 @@ def _refused(breaker: Breaker, exc: CircuitBreakerError, what: str) -> str:
     if isinstance(cause, TimeoutError):
         return f"{what} did not answer in time; {breaker.refusal()}"
     return f"{what} unavailable: {breaker.refusal()}"
+
+
+def _refusing(breaker: Breaker | None) -> bool:
+    """Whether the breaker is open and would refuse a call now (its timeout not over)."""
+    if breaker is None or breaker.current_state is not _OPEN:
+        return False
+    opens_at: datetime.datetime | None = breaker.opens_at
+    return opens_at is not None and datetime.datetime.utcnow() < opens_at
+
+
+class Repairs:
+    """A session's repair state (see the module's docstring)."""
+
+    __slots__ = ("dirty", "due", "interval", "recorded", "repaired", "retrying", "running")
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        # Keys this session recorded (or failed to record): deleted by its next
+        # repair even if the records cannot be read then.
+        self.dirty: set[bytes] = set()
+        self.due = 0.0  # monotonic time of the next repair; 0.0: before the next call
+        self.running: asyncio.Future[None] | None = None  # the repair callers await
+        self.retrying: asyncio.Task[None] | None = None  # the background retry
+        self.recorded = 0  # remember_unwritten calls so far
+        self.repaired = 0  # of which a repair started after them covered so many
 
 
 class Guard:
@@ -61,18 +102,18 @@ class Guard:
     memory_breaker: Breaker | None
     fallback_breaker: Breaker | None
     _deadlines: Deadlines | None
-    _dirty: set[bytes]
+    _repairs: Repairs
 
     async def redis(self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one Redis-side call, bounded in time and behind the breaker.
 
-        Keys written while Redis was unreachable are deleted first.
+        When a repair is due, the keys the repair records name are deleted first.
 
         Raises:
             RedisUnavailableError: the call failed, timed out, or the breaker is open.
         """
-        if self._dirty:
-            await self._flush()
+        if monotonic() >= self._repairs.due:
+            await self.repair()
         breaker = self.memory_breaker
         try:
             if breaker is not None and (
@@ -103,16 +144,20 @@ class Guard:
                     await breaker.call_async(_reraise, exc)
                 raise
         except CircuitBreakerError as exc:
+            self._repairs.due = 0.0  # Redis may miss writes meanwhile: repair first
             assert breaker is not None
             message = _refused(breaker, exc, "Redis")
             raise RedisUnavailableError(message, url=self.memory.url) from exc
         except TimeoutError as exc:
+            self._repairs.due = 0.0
             raise RedisUnavailableError(
                 f"Redis did not answer within {self.memory_timeout}s", url=self.memory.url
             ) from exc
         except RedisUnavailableError:
+            self._repairs.due = 0.0
             raise
         except BackendError as exc:
+            self._repairs.due = 0.0
             raise RedisUnavailableError(exc.message, url=self.memory.url) from exc
 
     async def _bounded(
@@ -140,29 +185,112 @@ class Guard:
             message = _refused(breaker, exc, "fallback")
             raise BackendError(message, url=self.fallback.url) from exc
 
-    def remember_unwritten(self, keys: Iterable[bytes]) -> None:
-        """Keys whose Redis copy may be older than the fallback: delete them once Redis answers."""
-        self._dirty.update(keys)
-        logger.warning("Redis unavailable; %d key(s) to delete when it answers", len(self._dirty))
+    async def remember_unwritten(self, keys: Iterable[bytes]) -> None:
+        """Keys whose Redis copy may be older than the fallback: record them for repair.
 
-    async def _flush(self) -> None:
-        keys = list(self._dirty)
-        breaker = self.memory_breaker
+        Every session, in every process, deletes recorded keys from Redis once it
+        reaches Redis; this one also retries in the background.
+
+        Raises:
+            BackendError: the record could not be written. The write before it is
+                in the fallback, but other processes may serve the old Redis copy
+                until its TTL: the write is not acknowledged, and repeating it
+                (once the fallback answers) records the keys again.
+        """
+        keys = list(keys)
+        self._repairs.dirty.update(keys)
+        self._repairs.recorded += 1
+        self._repairs.due = 0.0
+        logger.warning("Redis unavailable; %d key(s) recorded for repair", len(keys))
+        self._retry_in_background()
         try:
-            if breaker is None:
-                await self._bounded(self.memory.evict, keys)
-            else:
-                await breaker.call_async(self._bounded, self.memory.evict, keys)
-        except CircuitBreakerError as exc:
-            assert breaker is not None
-            raise RedisUnavailableError(
-                "Redis unavailable while deleting keys written during an outage: "
-                + breaker.refusal(),
-                url=self.memory.url,
+            await self.durable(self.fallback.add_repairs, keys)
+        except BackendError as exc:
+            raise BackendError(
+                "written to the fallback, but its Redis copy could not be updated nor "
+                f"recorded for repair (other processes may read the old copy): {exc.message}",
+                url=exc.url,
             ) from exc
-        except (BackendError, TimeoutError) as exc:
+
+    async def repair(self) -> None:
+        """Delete the Redis keys that repair records name, then clear those records.
+
+        Concurrent callers share one repair, and each waits for it: none reads
+        Redis before the repair that made it wait is over.
+
+        Raises:
+            RedisUnavailableError: Redis could not be reached; the repair stays due.
+        """
+        running = self._repairs.running
+        if (
+            running is None
+            or running.done()
+            or running.get_loop() is not asyncio.get_running_loop()
+        ):
+            running = self._repairs.running = asyncio.ensure_future(self._repair())
+        await asyncio.shield(running)
+
+    async def _repair(self) -> None:
+        breaker = self.memory_breaker
+        if breaker is not None and _refusing(breaker):
             raise RedisUnavailableError(
-                f"Redis unavailable while deleting keys written during an outage: {exc}",
-                url=self.memory.url,
-            ) from exc
-        self._dirty.difference_update(keys)
+                f"Redis unavailable: {breaker.refusal()}", url=self.memory.url
+            )
+        started, local = self._repairs.recorded, list(self._repairs.dirty)
+        try:
+            records = await self.durable(self.fallback.repairs, REPAIR_BATCH)
+        except BackendError as exc:
+            logger.warning("repair records unreadable, only this session's keys deleted: %s", exc)
+            records, unread = [], True
+        else:
+            unread = False
+        keys = list({*local, *(key for key, _ in records)})
+        if keys:
+            try:
+                if self.memory_breaker is None:
+                    await self._bounded(self.memory.evict, keys)
+                else:
+                    await self.memory_breaker.call_async(self._bounded, self.memory.evict, keys)
+            except (CircuitBreakerError, BackendError, TimeoutError) as exc:
+                self._repairs.due = 0.0
+                why = (
+                    self.memory_breaker.refusal()
+                    if isinstance(exc, CircuitBreakerError) and self.memory_breaker is not None
+                    else str(exc)
+                )
+                raise RedisUnavailableError(
+                    f"Redis unavailable while deleting keys written during an outage: {why}",
+                    url=self.memory.url,
+                ) from exc
+            self._repairs.dirty.difference_update(local)
+        if records:
+            try:
+                await self.durable(self.fallback.clear_repairs, records)
+            except BackendError as exc:  # harmless: the keys are deleted again next time
+                logger.warning("repair records not cleared: %s", exc)
+        full = len(records) >= REPAIR_BATCH
+        self._repairs.due = 0.0 if full else monotonic() + self._repairs.interval
+        if not unread:
+            self._repairs.repaired = max(self._repairs.repaired, started)
+
+    def _retry_in_background(self) -> None:
+        task = self._repairs.retrying
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            self._repairs.retrying = asyncio.get_running_loop().create_task(self._retry_repairs())
+
+    async def _retry_repairs(self) -> None:
+        """Repair until a repair started after this session's last record succeeds."""
+        while self._repairs.repaired < self._repairs.recorded:
+            await asyncio.sleep(min(self._repairs.interval, 1.0))
+            try:
+                await self.repair()
+            except BackendError:
+                continue
+
+    async def stop_repairs(self) -> None:
+        """Stop the background retry (at close); the records stay for any session to repair."""
+        task, self._repairs.retrying = self._repairs.retrying, None
+        if task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -5,7 +5,7 @@ in-process cache, a circuit breaker in front of each store, a time bound on ever
 Redis call, and per-model counters. When Redis fails, times out or its breaker is
 open, the managers answer from the fallback instead (``redis()`` raises
 ``RedisUnavailableError`` for them to catch), and every key written meanwhile is
-remembered and deleted from Redis before the session's next Redis command.
+recorded in the fallback, and deleted from Redis by every session (see ``guard``).
 
 ``Model.objects`` uses a default session built from the settings on first use;
 ``Model.objects.using(session)`` uses an explicit one.
@@ -27,7 +27,7 @@ from dbdaora.session.breakers import make_breaker
 from dbdaora.session.cache import EntityCache
 from dbdaora.session.deadlines import Deadlines
 from dbdaora.session.flights import Flights
-from dbdaora.session.guard import Guard
+from dbdaora.session.guard import Guard, Repairs
 from dbdaora.session.stats import Counting, ModelStats
 
 
@@ -49,6 +49,8 @@ class Session(Guard, Flights, Counting):
         autopipeline: batch the Redis commands of operations started in the same
             event-loop iteration into one round trip (default True); applies to
             stores this session opens from a URL.
+        repair_interval: seconds between checks of the fallback's repair records
+            (Redis keys writes could not update, in any process).
 
     Each option left out comes from the settings. ``async with Session(...) as s:``
     closes the connections at the end; they open lazily, on first use.
@@ -63,8 +65,8 @@ class Session(Guard, Flights, Counting):
     # combined, so every slot of the three is listed here.
     __slots__ = (
         "_deadlines",
-        "_dirty",
         "_flights",
+        "_repairs",
         "_stats",
         "cache",
         "expire_time",
@@ -85,6 +87,7 @@ class Session(Guard, Flights, Counting):
         breaker: dict[str, Any] | Unset | None = UNSET,
         memory_timeout: float | Unset | None = UNSET,
         autopipeline: bool | Unset = UNSET,
+        repair_interval: float | Unset = UNSET,
     ) -> None:
         given: dict[str, Any] = {
             name: value
@@ -94,6 +97,7 @@ class Session(Guard, Flights, Counting):
                 ("breaker", breaker),
                 ("memory_timeout", memory_timeout),
                 ("autopipeline", autopipeline),
+                ("repair_interval", repair_interval),
             )
             if not isinstance(value, Unset)
         }
@@ -124,7 +128,7 @@ class Session(Guard, Flights, Counting):
         self.fallback_breaker = make_breaker(
             config.breaker, f"fallback {self.fallback.url}", self.fallback.ping
         )
-        self._dirty: set[bytes] = set()
+        self._repairs = Repairs(config.repair_interval)  # the first Redis call repairs
         self._flights: dict[Hashable, tuple[asyncio.Future[list[Any]], int]] = {}
         self._stats: dict[str, ModelStats] = {}
 
@@ -136,10 +140,11 @@ class Session(Guard, Flights, Counting):
     # guard.Guard, flights.Flights, stats.Counting.
 
     async def close(self) -> None:
-        """Stop the breakers' probes, then close both stores."""
+        """Stop the repairs' retries and the breakers' probes, then close both stores."""
         for breaker in (self.memory_breaker, self.fallback_breaker):
             if breaker is not None:
                 await breaker.stop()
+        await self.stop_repairs()
         await self.memory.close()
         await self.fallback.close()
 
