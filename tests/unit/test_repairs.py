@@ -63,7 +63,7 @@ async def test_a_write_redis_missed_is_recorded_then_cleared_by_another_session(
 
 async def test_a_session_past_its_first_call_repairs_within_the_interval() -> None:
     """A reader that already repaired may serve the stale copy only until repair_interval."""
-    writer, reader, store, fallback = _pair(repair_interval=0.2)
+    writer, reader, store, _ = _pair(repair_interval=0.2)
     people = Person.objects.using(reader)
     await Person.objects.using(writer).add(Person(id="a", name="old"))
     assert (await people.get("a")).name == "old"

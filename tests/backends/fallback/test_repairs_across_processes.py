@@ -5,7 +5,7 @@ within ``repair_interval`` of Redis answering again.
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
 import sys
 import time
 from pathlib import Path
@@ -42,17 +42,17 @@ async def test_a_dead_writers_stale_copy_is_gone_within_the_repair_interval(
     assert (await people.get("a")).name == "old"  # served by Redis from now on
     redis_proc.pause()
     try:
-        writer = subprocess.run(
-            [sys.executable, "-m", "tests.support.repair_writer", redis_proc.url, fallback_url],
+        writer = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "tests.support.repair_writer", redis_proc.url, fallback_url),
             cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=30,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
+        out, err = await asyncio.wait_for(writer.communicate(), 30)
     finally:
         redis_proc.resume()
     resumed = time.monotonic()
-    assert writer.stdout.strip() == "acknowledged", writer.stderr
+    assert out.decode().strip() == "acknowledged", err.decode()
     assert writer.returncode == -9  # killed before Redis answered again
     assert raw_redis.hget(b"person:a", "name") == b"old"  # the stale copy is there
     seen_new_at = None
