@@ -69,6 +69,12 @@ def _refusing(breaker: Breaker | None) -> bool:
     return opens_at is not None and datetime.datetime.utcnow() < opens_at
 
 
+def _retrieved(future: asyncio.Future[None]) -> None:
+    """Mark a repair's error as seen: a repair run aside fails quietly, and stays due."""
+    if not future.cancelled():
+        future.exception()
+
+
 class Repairs:
     """A session's repair state (see the module's docstring)."""
 
@@ -113,7 +119,8 @@ class Guard:
             RedisUnavailableError: the call failed, timed out, or the breaker is open.
         """
         if monotonic() >= self._repairs.due:
-            await self.repair()
+            # After a failure (due 0.0), wait for the repair; a periodic one runs aside.
+            await self.repair(wait=not self._repairs.due)
         breaker = self.memory_breaker
         try:
             if breaker is not None and (
@@ -212,11 +219,12 @@ class Guard:
                 url=exc.url,
             ) from exc
 
-    async def repair(self) -> None:
+    async def repair(self, *, wait: bool = True) -> None:
         """Delete the Redis keys that repair records name, then clear those records.
 
-        Concurrent callers share one repair, and each waits for it: none reads
-        Redis before the repair that made it wait is over.
+        Concurrent callers share one repair, and each that waits is served by
+        Redis only once it is over. With ``wait=False`` the repair runs aside
+        (the periodic check, which must not make a Redis call wait on the fallback).
 
         Raises:
             RedisUnavailableError: Redis could not be reached; the repair stays due.
@@ -228,7 +236,9 @@ class Guard:
             or running.get_loop() is not asyncio.get_running_loop()
         ):
             running = self._repairs.running = asyncio.ensure_future(self._repair())
-        await asyncio.shield(running)
+            running.add_done_callback(_retrieved)
+        if wait:
+            await asyncio.shield(running)
 
     async def _repair(self) -> None:
         breaker = self.memory_breaker

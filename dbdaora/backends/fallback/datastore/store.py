@@ -46,7 +46,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import GoogleAuthError
 from google.cloud import datastore
 
-from dbdaora.backends.fallback.datastore import repairs as records
+from dbdaora.backends.fallback.datastore import repairs
 from dbdaora.backends.fallback.datastore.layout import HashLayout, SetLayout, key_for
 from dbdaora.backends.fallback.protocol import Members, Repair
 from dbdaora.backends.urls import mask_url
@@ -360,21 +360,21 @@ class DatastoreFallback:
 
     async def add_repairs(self, keys: Sequence[bytes]) -> None:
         def add(chunk: Sequence[bytes], deadline: _Deadline) -> None:
-            records.add(self._datastore(), chunk, deadline.rpc)
+            repairs.add(self._datastore(), chunk, deadline.rpc)
 
         for chunk in _chunks(keys, COMMIT_LIMIT):
             await self._run("record repairs", functools.partial(add, chunk))
 
     async def repairs(self, limit: int) -> list[Repair]:
         return await self._run(
-            "query repairs", lambda deadline: records.read(self._datastore(), limit, deadline.rpc)
+            "query repairs", lambda deadline: repairs.read(self._datastore(), limit, deadline.rpc)
         )
 
-    async def clear_repairs(self, done: Sequence[Repair]) -> None:
+    async def clear_repairs(self, records: Sequence[Repair]) -> None:
         def clear(chunk: Sequence[Repair], deadline: _Deadline) -> None:
-            records.clear(self._datastore(), chunk, deadline.rpc)
+            repairs.clear(self._datastore(), chunk, deadline.rpc)
 
-        for chunk in _chunks(done, COMMIT_LIMIT):
+        for chunk in _chunks(records, COMMIT_LIMIT):
             await self._run("clear repairs", functools.partial(clear, chunk))
 
     # -- transactions ----------------------------------------------------------------
