@@ -10,7 +10,7 @@ Repair: a write that could not update a Redis copy records its keys in the
 fallback (``remember_unwritten``) before it is acknowledged. Every session, in
 every process, deletes the recorded keys from Redis and then clears the records
 (``_repair``): before its first Redis call, before the first Redis call after one
-failed, and otherwise at most ``repair_interval`` seconds after its last repair.
+failed, and otherwise, beside the calls, ``repair_interval`` seconds after its last.
 A session that recorded keys also retries in the background until a repair
 succeeds. So once Redis answers, no session serves a copy older than an
 acknowledged write for longer than ``repair_interval``, whoever wrote it.
