@@ -23,3 +23,27 @@ def test_speed_benchmark_prints_every_row(capsys: pytest.CaptureFixture[str]) ->
     ]
     for name in speed.ROWS:
         assert any(line.startswith(f"{name} ") for line in lines), name
+
+
+def test_repair_cost_benchmark_prints_both_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks.repair_cost, tiny: get and add, repair on and off against hand-written."""
+    from benchmarks import repair_cost
+
+    figures = repair_cost.main(rounds=1, scale=0.01)
+    assert set(figures) == {"get", "add"}
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[:2] == ["op", "repair"]
+    assert any(line.startswith("get ") for line in lines)
+    assert any(line.startswith("add ") for line in lines)
+
+
+def test_recovery_benchmark_times_every_fault(capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks.recovery, one short run: each fault recovers and gets a figure."""
+    from benchmarks import recovery
+
+    figures = recovery.main(runs=1, outage=0.5)
+    assert set(figures) == set(recovery.FAULTS)
+    assert all(len(times) == 1 and times[0] >= 0 for times in figures.values())
+    out = capsys.readouterr().out
+    for name in recovery.FAULTS:
+        assert name in out
