@@ -535,3 +535,53 @@ async def test_a_fill_replaces_a_key_of_another_type_on_one_node(side: Side) -> 
             assert raw.hgetall(key) == {b"a": b"1"}
         else:
             assert raw.zrange(key) == [(b"m", 1.0)]
+
+
+# -- restarts: the epoch and the sweep ---------------------------------------------------
+
+
+async def test_epochs_name_the_instance_and_start_empty(side: Side) -> None:
+    """epochs answers the server's instance (stable while it runs) and no epoch yet."""
+    store, _ = side
+    instance, epochs = await store.epochs()
+    assert instance and epochs == {}
+    assert (await store.epochs())[0] == instance
+
+
+async def test_sweep_deletes_the_prefixes_keys_and_records_the_epoch(side: Side) -> None:
+    """sweep unlinks every key under its prefixes (markers too), others stay; epochs record it."""
+    store, raw = side
+    keys = [_keys("swept", str(i)) for i in range(2500)]  # more than one SCAN batch
+    await store.put_hashes([(k, m, {b"f": b"v"}) for k, m in keys], TTL)
+    await store.delete(*_keys("swept", "gone"), TTL)
+    kept, kept_marker = _keys("kept")
+    await store.put_hashes([(kept, kept_marker, {b"f": b"v"})], TTL)
+    instance, _ = await store.epochs()
+    assert await store.sweep([b"swept:"], instance, lease_token())
+    assert await store.hgetall_many([k for k, _ in keys]) == [{}] * len(keys)
+    assert not await store.exists(_keys("swept", "gone")[1])
+    assert await store.hgetall(kept) == {b"f": b"v"}
+    assert await store.epochs() == (instance, {b"swept:": instance})
+
+
+async def test_sweep_refuses_another_instance_and_a_held_lock(side: Side) -> None:
+    """A sweep for an instance the server no longer is, or while another sweeps, does nothing."""
+    store, _ = side
+    key, marker = _keys("swept")
+    await store.put_hashes([(key, marker, {b"f": b"v"})], TTL)
+    instance, _ = await store.epochs()
+    assert not await store.sweep([b"swept:"], b"0" * 40, lease_token())
+    await store.claim(b"dbdaora:sweeping", lease_token())  # another sweeper's lock
+    assert not await store.sweep([b"swept:"], instance, lease_token())
+    assert await store.hgetall(key) == {b"f": b"v"}
+    assert (await store.epochs())[1] == {}
+
+
+async def test_concurrent_sweeps_one_sweeps_and_all_end_recorded(side: Side) -> None:
+    """Racing sweepers: each is refused or sweeps whole; the epoch is recorded, the lock freed."""
+    store, _ = side
+    instance, _ = await store.epochs()
+    done = await asyncio.gather(*(store.sweep([b"x:"], instance, lease_token()) for _ in range(5)))
+    assert sum(done) >= 1
+    assert (await store.epochs())[1] == {b"x:": instance}
+    assert not await store.exists(b"dbdaora:sweeping")

@@ -48,6 +48,14 @@ What follows, for a fill whose fallback read is older than a racing write W:
 Failures keep the order's intent: a hash add that fails after K was written
 leaves the new hash; a delete or remove that fails after M was changed leaves
 any fill in flight to delete its own K write.
+
+Restarts: each master can restart on its own. The instance ``epochs`` reports
+is every master's run_id, sorted and joined, so a restart of any master (or a
+failover to a replica) makes every prefix stale, and ``sweep`` SCANs every
+master: a whole-cluster sweep for one master's restart, simple and still cheap
+next to refilling. Its steps are separate commands (the lock, SCAN and UNLINK
+per master, the epoch), checked against the instance before the epoch is
+recorded; a master restarting mid-sweep fails a step or the final check.
 """
 
 from __future__ import annotations
@@ -56,7 +64,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from dbdaora.backends.redis import operations as ops
-from dbdaora.backends.redis.protocol import HashValue, Members, RedisSide, hgetall_then_lease
+from dbdaora.backends.redis.protocol import (
+    EPOCH_KEY,
+    SWEEP_BATCH,
+    SWEEP_KEY,
+    SWEEP_LOCK_SECONDS,
+    HashValue,
+    Members,
+    RedisSide,
+    hgetall_then_lease,
+)
 from dbdaora.backends.redis.scripts import (
     ADD_MEMBERS_NO_MARKER,
     CREATED,
@@ -65,6 +82,7 @@ from dbdaora.backends.redis.scripts import (
     REPLACE,
     flat_hash,
     flat_members,
+    glob_escape,
 )
 from dbdaora.backends.redis.single import SingleKeyOperations
 from dbdaora.backends.redis.wire.cluster import ClusterLink
@@ -93,6 +111,7 @@ class ClusterStore(SingleKeyOperations):
     def __init__(self, url: str, *, autopipeline: bool = True, **options: Any) -> None:
         link = ClusterLink(url, autopipeline=autopipeline, options=options)
         super().__init__(link, autopipeline=autopipeline)
+        self._cluster = link
 
     async def ping(self) -> None:
         # redis-py's cluster pipelines refuse PING, and auto-pipelining may batch
@@ -194,6 +213,46 @@ class ClusterStore(SingleKeyOperations):
     async def delete(self, key: bytes, marker: bytes, ttl: int | None) -> None:
         await self._link.run(ops.mark_not_found(marker, ttl))
         await self.evict([key])
+
+    async def epochs(self) -> tuple[bytes, dict[bytes, bytes]]:
+        def masters(client: Any) -> Any:
+            return client.info("server", target_nodes=client.get_primaries())
+
+        infos: dict[str, Any] = await self._cluster.run_on_client(masters)
+        if "run_id" in infos:  # a cluster of one master answers for itself
+            infos = {"": infos}
+        run_ids = sorted(str(info["run_id"]) for info in infos.values())
+        epochs = await self._link.run(ops.hgetall(EPOCH_KEY))
+        return ",".join(run_ids).encode(), epochs
+
+    async def sweep(self, prefixes: Sequence[bytes], instance: bytes, token: bytes) -> bool:
+        if (await self.epochs())[0] != instance:
+            return False
+        if not await self._link.run(
+            lambda c: c.set(SWEEP_KEY, token, nx=True, ex=SWEEP_LOCK_SECONDS)
+        ):
+            return False
+        for prefix in prefixes:
+
+            async def scan(client: Any, pattern: bytes = glob_escape(prefix)) -> None:
+                batch: list[bytes] = []
+                async for key in client.scan_iter(match=pattern, count=SWEEP_BATCH):
+                    batch.append(key)
+                    if len(batch) >= SWEEP_BATCH:
+                        await client.unlink(*batch)
+                        await client.expire(SWEEP_KEY, SWEEP_LOCK_SECONDS)
+                        batch = []
+                if batch:
+                    await client.unlink(*batch)
+
+            await self._cluster.run_on_client(scan)
+        if (await self.epochs())[0] != instance or await self._link.run(
+            ops.get(SWEEP_KEY)
+        ) != token:
+            return False
+        await self._link.run(lambda c: c.hset(EPOCH_KEY, mapping=dict.fromkeys(prefixes, instance)))
+        await self.evict([SWEEP_KEY])
+        return True
 
 
 if TYPE_CHECKING:

@@ -10,12 +10,21 @@ production across processes: each process would have its own.
 
 from __future__ import annotations
 
+import copy
+import os
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dbdaora.backends import zset
-from dbdaora.backends.redis.protocol import HashValue, Members, Pairs, RedisSide
+from dbdaora.backends.redis.protocol import (
+    EPOCH_KEY,
+    SWEEP_KEY,
+    HashValue,
+    Members,
+    Pairs,
+    RedisSide,
+)
 from dbdaora.exceptions import BackendError, BadDataError
 from dbdaora.lease import LEASE_SECONDS, NOT_FOUND
 
@@ -57,6 +66,7 @@ class InProcessRedis:
         self._clock = clock
         self._data: dict[bytes, _Value] = {}
         self._deadlines: dict[bytes, float] = {}
+        self.instance = os.urandom(20).hex().encode()  # as Redis's run_id
 
     # -- inspection, for tests and demos -------------------------------------------
 
@@ -321,6 +331,33 @@ class InProcessRedis:
         # mirrors operations.delete
         for key in keys:
             self._delete(key)
+
+    def restart(self, snapshot: Any = None) -> None:
+        """As a server restarted from ``snapshot`` (of ``snapshot()``), or empty: a new instance."""
+        self._data, self._deadlines = copy.deepcopy(snapshot or ({}, {}))
+        self.instance = os.urandom(20).hex().encode()
+
+    def snapshot(self) -> Any:
+        """What the store holds, for ``restart`` (an RDB, in short)."""
+        return copy.deepcopy((self._data, self._deadlines))
+
+    async def epochs(self) -> tuple[bytes, dict[bytes, bytes]]:
+        self._check()
+        # mirrors scripts.EPOCHS
+        return self.instance, dict(self._hash(EPOCH_KEY))
+
+    async def sweep(self, prefixes: Sequence[bytes], instance: bytes, token: bytes) -> bool:
+        self._check()
+        # mirrors scripts.SWEEP_START, SWEEP_STEP and SWEEP_END, in one go: nothing
+        # in-process can run between them.
+        if instance != self.instance or self._string(SWEEP_KEY) is not None:
+            return False
+        for key in self.keys():
+            if key.startswith(tuple(prefixes)):
+                self._delete(key)
+        epochs = self._hash(EPOCH_KEY)
+        self._set(EPOCH_KEY, _Hash({**epochs, **dict.fromkeys(prefixes, instance)}), None)
+        return True
 
     async def zrange(self, key: bytes, start: int, stop: int, *, reverse: bool) -> Pairs:
         self._check()

@@ -15,6 +15,18 @@ HashValue = Mapping[bytes, str | bytes]
 Members = Sequence[tuple[str, float]]
 Pairs = list[tuple[bytes, float]]
 
+EPOCH_KEY = b"dbdaora:epoch"
+"""A hash: for each key prefix, the server instance its keys were last swept under."""
+
+SWEEP_KEY = b"dbdaora:sweeping"
+"""The sweep lock: the token of the one session sweeping, expiring by itself."""
+
+SWEEP_LOCK_SECONDS = 10
+"""How long the sweep lock holds without a batch renewing it (a sweeper that died)."""
+
+SWEEP_BATCH = 1000
+"""Keys one SCAN step of a sweep asks for (its COUNT)."""
+
 
 class RedisSide(Protocol):
     """The Redis side. Every failure to reach the store raises ``BackendError``.
@@ -158,6 +170,27 @@ class RedisSide(Protocol):
     ) -> Pairs: ...
 
     async def zcard(self, key: bytes) -> int: ...
+
+    async def epochs(self) -> tuple[bytes, dict[bytes, bytes]]:
+        """The server's instance and ``EPOCH_KEY``'s hash, in one round trip.
+
+        The instance is Redis's ``run_id`` (the masters' run_ids, joined, on a
+        cluster): it changes whenever a server restarts or another takes its
+        place. A prefix whose epoch is not the instance may hold keys the server
+        loaded from a snapshot or an AOF, older than acknowledged writes.
+        """
+        ...
+
+    async def sweep(self, prefixes: Sequence[bytes], instance: bytes, token: bytes) -> bool:
+        """Delete every key under ``prefixes``, then record them swept under ``instance``.
+
+        Only one sweeper at a time: it takes ``SWEEP_KEY`` with ``token`` (NX,
+        ``SWEEP_LOCK_SECONDS``, renewed each batch), SCANs and UNLINKs each
+        prefix, sets each prefix's epoch to ``instance`` and releases the lock.
+        Returns False, having recorded nothing, when another holds the lock or
+        the server is no longer ``instance`` (it restarted again).
+        """
+        ...
 
 
 async def hgetall_then_lease(

@@ -227,3 +227,56 @@ return {CREATED}
 KEYS: K. ARGV: ttl, max_size (``0``: none), create, then score/member pairs.
 Returns 0 (no set, none made), 1 (added to the set) or ``CREATED``.
 """
+
+
+# -- restarts: the epoch and the sweep (one node) --------------------------------------
+
+_RUN_ID = "string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')"
+
+EPOCHS = Script(f"""
+return {{{_RUN_ID}, redis.call('HGETALL', KEYS[1])}}
+""")
+"""KEYS: the epoch hash. Returns the server's run_id and the hash's pairs."""
+
+SWEEP_START = Script(f"""
+if {_RUN_ID} ~= ARGV[2] then return 0 end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then return 1 end
+return 0
+""")
+"""KEYS: the sweep lock. ARGV: token, instance, seconds. 1 when the lock is taken."""
+
+SWEEP_STEP = Script(f"""
+if {_RUN_ID} ~= ARGV[2] or redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+local found = redis.call('SCAN', ARGV[3], 'MATCH', ARGV[4], 'COUNT', ARGV[5])
+for i = 1, #found[2], {SLICE} do
+  redis.call('UNLINK', unpack(found[2], i, math.min(i + {SLICE - 1}, #found[2])))
+end
+return found[1]
+""")
+"""One SCAN step of a sweep, its keys unlinked, the lock renewed.
+
+KEYS: the sweep lock. ARGV: token, instance, cursor, pattern, count, seconds.
+Returns the next cursor ('0' at the end), or nil when the lock or the instance is gone.
+"""
+
+SWEEP_END = Script(f"""
+if {_RUN_ID} ~= ARGV[2] or redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+for i = 3, #ARGV do redis.call('HSET', KEYS[2], ARGV[i], ARGV[2]) end
+redis.call('DEL', KEYS[1])
+return 1
+""")
+"""KEYS: the sweep lock, the epoch hash. ARGV: token, instance, the swept prefixes.
+
+Records each prefix swept under the instance and releases the lock; 1 when it did.
+"""
+
+
+def glob_escape(prefix: bytes) -> bytes:
+    """``prefix`` as a SCAN MATCH pattern that matches itself literally, then ``*``."""
+    escaped = bytearray()
+    for byte in prefix:
+        if byte in b"*?[]\\":
+            escaped += b"\\"
+        escaped.append(byte)
+    return bytes(escaped) + b"*"

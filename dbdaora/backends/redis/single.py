@@ -14,18 +14,32 @@ from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dbdaora.backends.redis import operations as ops
-from dbdaora.backends.redis.protocol import HashValue, Members, Pairs, RedisSide
+from dbdaora.backends.redis.protocol import (
+    EPOCH_KEY,
+    SWEEP_BATCH,
+    SWEEP_KEY,
+    SWEEP_LOCK_SECONDS,
+    HashValue,
+    Members,
+    Pairs,
+    RedisSide,
+)
 from dbdaora.backends.redis.scripts import (
     ADD_MEMBERS,
     DELETE,
+    EPOCHS,
     FILL,
     FILL_MISSING,
     HGETALL_OR_LEASE,
     PUT_HASH,
     PUT_SET,
     REMOVE_MEMBERS,
+    SWEEP_END,
+    SWEEP_START,
+    SWEEP_STEP,
     flat_hash,
     flat_members,
+    glob_escape,
 )
 from dbdaora.backends.redis.wire.link import Link
 from dbdaora.backends.redis.wire.node import NodeLink
@@ -194,6 +208,31 @@ class RedisStore(SingleKeyOperations):
     async def evict(self, keys: Sequence[bytes]) -> None:
         if keys:  # DEL needs a key
             await self._link.run(ops.delete(*keys))
+
+    async def epochs(self) -> tuple[bytes, dict[bytes, bytes]]:
+        instance, pairs = await self._link.run_script(EPOCHS, [EPOCH_KEY], [])
+        items = iter(pairs)
+        return instance, dict(zip(items, items, strict=True))
+
+    async def sweep(self, prefixes: Sequence[bytes], instance: bytes, token: bytes) -> bool:
+        lock = [SWEEP_KEY]
+        if not await self._link.run_script(
+            SWEEP_START, lock, [token, instance, SWEEP_LOCK_SECONDS]
+        ):
+            return False
+        for prefix in prefixes:
+            cursor: bytes | None = b"0"
+            while True:
+                args = [token, instance, cursor, glob_escape(prefix), SWEEP_BATCH]
+                cursor = await self._link.run_script(SWEEP_STEP, lock, [*args, SWEEP_LOCK_SECONDS])
+                if cursor is None:
+                    return False
+                if cursor == b"0":
+                    break
+        done = await self._link.run_script(
+            SWEEP_END, [*lock, EPOCH_KEY], [token, instance, *prefixes]
+        )
+        return bool(done)
 
 
 if TYPE_CHECKING:

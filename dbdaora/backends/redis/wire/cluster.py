@@ -158,6 +158,17 @@ class ClusterLink:
         except DRIVER_ERRORS as exc:
             raise failed(self.url, exc) from exc
 
+    async def run_on_client(self, operation: Operation) -> Any:
+        """One operation on the cluster client itself, not batched: for commands
+        that address several masters (``target_nodes``) or iterate (``scan_iter``)."""
+        transport = self._transports.current()
+        if self._mapped is not transport.client:
+            await self._map_slots(transport.client)
+        try:
+            return await operation(transport.client)
+        except DRIVER_ERRORS as exc:
+            raise failed(self.url, exc) from exc
+
     async def run_script(self, script: Lua, keys: list[bytes], args: list[Any]) -> Any:
         return await self.run(_eval(script, keys, args))
 
