@@ -9,7 +9,7 @@ from dbdaora.meta.field_info import FieldInfo
 from dbdaora.meta.info import UNSET, ModelMeta, StoreKind, Unset
 from dbdaora.meta.options import compile_meta, declared_fields
 from dbdaora.meta.records import CorruptData
-from dbdaora.meta.registry import MODELS, register
+from dbdaora.meta.registry import MODELS, key_prefixes, register
 
 __all__ = [
     "MODELS",
@@ -21,5 +21,6 @@ __all__ = [
     "Unset",
     "compile_meta",
     "declared_fields",
+    "key_prefixes",
     "register",
 ]

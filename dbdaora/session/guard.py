@@ -14,6 +14,9 @@ failed, and otherwise, beside the calls, ``repair_interval`` seconds after its l
 A session that recorded keys also retries in the background until a repair
 succeeds. So once Redis answers, no session serves a copy older than an
 acknowledged write for longer than ``repair_interval``, whoever wrote it.
+
+Each repair first checks that Redis did not restart with older data (``restarts``):
+when it did, the declared models' keys are swept before Redis serves them again.
 """
 
 from __future__ import annotations
@@ -31,8 +34,10 @@ from aiobreaker.state import CircuitBreakerState
 
 from dbdaora.backends import FallbackStore, RedisSide
 from dbdaora.exceptions import BackendError, RedisUnavailableError
+from dbdaora.meta import key_prefixes
 from dbdaora.session.breakers import Breaker
 from dbdaora.session.deadlines import Deadlines
+from dbdaora.session.restarts import SWEEP_WAIT, Restarts, stale, sweep_until_current
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -78,7 +83,16 @@ def _retrieved(future: asyncio.Future[None]) -> None:
 class Repairs:
     """A session's repair state (see the module's docstring)."""
 
-    __slots__ = ("dirty", "due", "interval", "recorded", "repaired", "retrying", "running")
+    __slots__ = (
+        "dirty",
+        "due",
+        "interval",
+        "recorded",
+        "repaired",
+        "restarts",
+        "retrying",
+        "running",
+    )
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
@@ -90,6 +104,7 @@ class Repairs:
         self.retrying: asyncio.Task[None] | None = None  # the background retry
         self.recorded = 0  # remember_unwritten calls so far
         self.repaired = 0  # of which a repair started after them covered so many
+        self.restarts = Restarts()
 
 
 class Guard:
@@ -246,6 +261,7 @@ class Guard:
             raise RedisUnavailableError(
                 f"Redis unavailable: {breaker.refusal()}", url=self.memory.url
             )
+        await self._check_restart()
         started, local = self._repairs.recorded, list(self._repairs.dirty)
         try:
             records = await self.durable(self.fallback.repairs, REPAIR_BATCH)
@@ -256,22 +272,7 @@ class Guard:
             unread = False
         keys = list({*local, *(key for key, _ in records)})
         if keys:
-            try:
-                if self.memory_breaker is None:
-                    await self._bounded(self.memory.evict, keys)
-                else:
-                    await self.memory_breaker.call_async(self._bounded, self.memory.evict, keys)
-            except (CircuitBreakerError, BackendError, TimeoutError) as exc:
-                self._repairs.due = 0.0
-                why = (
-                    self.memory_breaker.refusal()
-                    if isinstance(exc, CircuitBreakerError) and self.memory_breaker is not None
-                    else str(exc)
-                )
-                raise RedisUnavailableError(
-                    f"Redis unavailable while deleting keys written during an outage: {why}",
-                    url=self.memory.url,
-                ) from exc
+            await self._on_redis("deleting keys written during an outage", self.memory.evict, keys)
             self._repairs.dirty.difference_update(local)
         if records:
             try:
@@ -282,6 +283,64 @@ class Guard:
         self._repairs.due = 0.0 if full else monotonic() + self._repairs.interval
         if not unread:
             self._repairs.repaired = max(self._repairs.repaired, started)
+
+    async def _on_redis(
+        self, what: str, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """A repair's Redis call, bounded and behind the breaker; failures make a repair due."""
+        try:
+            if self.memory_breaker is None:
+                return await self._bounded(call, *args, **kwargs)
+            result: T = await self.memory_breaker.call_async(self._bounded, call, *args, **kwargs)
+            return result
+        except (CircuitBreakerError, BackendError, TimeoutError) as exc:
+            self._repairs.due = 0.0
+            why = (
+                self.memory_breaker.refusal()
+                if isinstance(exc, CircuitBreakerError) and self.memory_breaker is not None
+                else str(exc)
+            )
+            raise RedisUnavailableError(
+                f"Redis unavailable while {what}: {why}", url=self.memory.url
+            ) from exc
+
+    async def _check_restart(self) -> None:
+        """Raise until no declared model's keys may hold copies from before a restart.
+
+        Raises:
+            RedisUnavailableError: Redis restarted and its keys are being swept, or
+                it could not be reached.
+        """
+        restarts = self._repairs.restarts
+        task = restarts.sweeping
+        loop = asyncio.get_running_loop()
+        if task is None or task.done() or task.get_loop() is not loop:
+            instance, epochs = await self._on_redis("checking for a restart", self.memory.epochs)
+            prefixes = stale(key_prefixes(), instance, epochs)
+            if not prefixes:
+                return
+            logger.log(
+                logging.WARNING if epochs else logging.INFO,  # none at all: a new Redis
+                "Redis restarted or reloaded its data (run_id %s): deleting the keys of "
+                "%d prefix(es); the fallback answers until then",
+                instance.decode(errors="replace"),
+                len(prefixes),
+            )
+            restarts.started = monotonic()
+            sweep = sweep_until_current(self.memory, prefixes, instance, restarts.token)
+            task = restarts.sweeping = loop.create_task(sweep)
+            task.add_done_callback(_retrieved)
+        try:
+            bound = SWEEP_WAIT if self.memory_timeout is None else self.memory_timeout
+            wait = restarts.started + bound - monotonic()
+            await asyncio.wait_for(asyncio.shield(task), max(wait, 0.0))
+        except (TimeoutError, BackendError) as exc:
+            self._repairs.due = 0.0
+            raise RedisUnavailableError(
+                "Redis restarted and may hold copies older than the fallback: "
+                f"they are being deleted ({exc or 'not done yet'})",
+                url=self.memory.url,
+            ) from exc
 
     def _retry_in_background(self) -> None:
         task = self._repairs.retrying

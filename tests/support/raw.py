@@ -48,11 +48,14 @@ class RawView:
         return self.store.ttl(key)
 
     def all_keys(self) -> set[bytes]:
+        """Every key but dbdaora's own bookkeeping (``dbdaora:epoch``, the sweep lock)."""
         if isinstance(self.client, RedisCluster):
-            return set(self.client.keys("*", target_nodes=RedisCluster.PRIMARIES))
-        if self.client is not None:
-            return set(self.client.keys("*"))
-        return set(self.store.keys())
+            keys = set(self.client.keys("*", target_nodes=RedisCluster.PRIMARIES))
+        elif self.client is not None:
+            keys = set(self.client.keys("*"))
+        else:
+            keys = set(self.store.keys())
+        return {key for key in keys if not key.startswith(b"dbdaora:")}
 
     def delete(self, key: bytes) -> None:
         if self.client is not None:

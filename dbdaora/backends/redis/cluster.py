@@ -50,16 +50,19 @@ leaves the new hash; a delete or remove that fails after M was changed leaves
 any fill in flight to delete its own K write.
 
 Restarts: each master can restart on its own. The instance ``epochs`` reports
-is every master's run_id, sorted and joined, so a restart of any master (or a
-failover to a replica) makes every prefix stale, and ``sweep`` SCANs every
-master: a whole-cluster sweep for one master's restart, simple and still cheap
-next to refilling. Its steps are separate commands (the lock, SCAN and UNLINK
+is the run_ids of the masters that answer, sorted and joined; a prefix's epoch
+is current while each of them is among the run_ids it was swept under, so a
+dead master stops no one, and a master that restarts (or a replica promoted in
+its place) comes back with a new run_id that makes every prefix stale. ``sweep``
+SCANs every answering master: a whole-cluster sweep for one master's restart,
+simple, and cheap next to refilling. Its steps are separate commands (the lock, SCAN and UNLINK
 per master, the epoch), checked against the instance before the epoch is
 recorded; a master restarting mid-sweep fails a step or the final check.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +89,7 @@ from dbdaora.backends.redis.scripts import (
 )
 from dbdaora.backends.redis.single import SingleKeyOperations
 from dbdaora.backends.redis.wire.cluster import ClusterLink
+from dbdaora.exceptions import BackendError
 
 # The key the ping asks about; dbdaora's keys are a model's name and ':'-joined parts.
 PING_KEY = b"dbdaora:ping"
@@ -214,41 +218,68 @@ class ClusterStore(SingleKeyOperations):
         await self._link.run(ops.mark_not_found(marker, ttl))
         await self.evict([key])
 
-    async def epochs(self) -> tuple[bytes, dict[bytes, bytes]]:
-        def masters(client: Any) -> Any:
-            return client.info("server", target_nodes=client.get_primaries())
+    async def _masters(self) -> dict[Any, bytes]:
+        """Each master that answers, with its run_id: a dead one holds nothing to serve."""
 
-        infos: dict[str, Any] = await self._cluster.run_on_client(masters)
-        if "run_id" in infos:  # a cluster of one master answers for itself
-            infos = {"": infos}
-        run_ids = sorted(str(info["run_id"]) for info in infos.values())
-        epochs = await self._link.run(ops.hgetall(EPOCH_KEY))
-        return ",".join(run_ids).encode(), epochs
+        async def masters(client: Any) -> dict[Any, bytes]:
+            nodes = client.get_primaries()
+            infos = await asyncio.gather(
+                *(client.info("server", target_nodes=node) for node in nodes),
+                return_exceptions=True,
+            )
+            return {
+                node: str(info["run_id"]).encode()
+                for node, info in zip(nodes, infos, strict=True)
+                if isinstance(info, dict)
+            }
+
+        found: dict[Any, bytes] = await self._cluster.run_on_client(masters)
+        if not found:
+            raise BackendError("no master of the cluster answers", url=self.url)
+        return found
+
+    async def epochs(self) -> tuple[bytes, dict[bytes, bytes]]:
+        # An epoch is the set of run_ids swept under; it stays current while every
+        # master that answers is in it (a dead master comes back with a new one).
+        run_ids = set((await self._masters()).values())
+        instance = b",".join(sorted(run_ids))
+        epochs: dict[bytes, bytes] = await self._link.run(ops.hgetall(EPOCH_KEY))
+        return instance, {
+            prefix: instance if run_ids <= set(swept.split(b",")) else swept
+            for prefix, swept in epochs.items()
+        }
 
     async def sweep(self, prefixes: Sequence[bytes], instance: bytes, token: bytes) -> bool:
-        if (await self.epochs())[0] != instance:
+        masters = await self._masters()
+        if b",".join(sorted(set(masters.values()))) != instance:
             return False
         if not await self._link.run(
             lambda c: c.set(SWEEP_KEY, token, nx=True, ex=SWEEP_LOCK_SECONDS)
         ):
             return False
-        for prefix in prefixes:
+        for node in masters:
+            for prefix in prefixes:
 
-            async def scan(client: Any, pattern: bytes = glob_escape(prefix)) -> None:
-                batch: list[bytes] = []
-                async for key in client.scan_iter(match=pattern, count=SWEEP_BATCH):
-                    batch.append(key)
-                    if len(batch) >= SWEEP_BATCH:
-                        await client.unlink(*batch)
+                async def scan(client: Any, node: Any = node, prefix: bytes = prefix) -> None:
+                    cursor: Any = 0
+                    while True:
+                        found = await client.scan(
+                            cursor, match=glob_escape(prefix), count=SWEEP_BATCH, target_nodes=node
+                        )
+                        cursor, keys = found
+                        if isinstance(cursor, dict):  # by node name, even for one node
+                            (cursor,) = cursor.values()
+                        for key in keys:  # one command a key: they are in many slots
+                            await client.unlink(key)
                         await client.expire(SWEEP_KEY, SWEEP_LOCK_SECONDS)
-                        batch = []
-                if batch:
-                    await client.unlink(*batch)
+                        if not int(cursor):
+                            return
 
-            await self._cluster.run_on_client(scan)
-        if (await self.epochs())[0] != instance or await self._link.run(
-            ops.get(SWEEP_KEY)
-        ) != token:
+                await self._cluster.run_on_client(scan)
+        if (
+            set((await self._masters()).values()) != set(masters.values())
+            or await self._link.run(ops.get(SWEEP_KEY)) != token
+        ):
             return False
         await self._link.run(lambda c: c.hset(EPOCH_KEY, mapping=dict.fromkeys(prefixes, instance)))
         await self.evict([SWEEP_KEY])
