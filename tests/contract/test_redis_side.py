@@ -550,7 +550,7 @@ async def test_epochs_name_the_instance_and_start_empty(side: Side) -> None:
 
 async def test_sweep_deletes_the_prefixes_keys_and_records_the_epoch(side: Side) -> None:
     """sweep unlinks every key under its prefixes (markers too), others stay; epochs record it."""
-    store, raw = side
+    store, _ = side
     keys = [_keys("swept", str(i)) for i in range(2500)]  # more than one SCAN batch
     await store.put_hashes([(k, m, {b"f": b"v"}) for k, m in keys], TTL)
     await store.delete(*_keys("swept", "gone"), TTL)
