@@ -14,6 +14,7 @@ from dbdaora.backends import DictFallback
 from dbdaora.backends.redis.single import RedisStore
 from dbdaora.backends.redis.wire.pipelining import AutoPipeline
 from dbdaora.exceptions import BadDataError
+from dbdaora.meta import key_prefixes
 from tests.support.models import Person
 from tests.support.servers import RedisServer
 
@@ -25,6 +26,9 @@ def _our_connections(client: redis.Redis) -> int:
 
 @pytest.fixture
 def seeded(raw_redis: redis.Redis) -> redis.Redis:
+    """300 people written in Redis only, recorded as swept (no restart to sweep them for)."""
+    run_id = raw_redis.info("server")["run_id"]
+    raw_redis.hset(b"dbdaora:epoch", mapping=dict.fromkeys(key_prefixes(), run_id))
     for i in range(300):
         raw_redis.hset(f"person:p{i}", mapping={"id": f"p{i}", "name": f"name{i}", "age": i})
     return raw_redis
