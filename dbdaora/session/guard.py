@@ -317,17 +317,30 @@ class Guard:
         if task is None or task.done() or task.get_loop() is not loop:
             instance, epochs = await self._on_redis("checking for a restart", self.memory.epochs)
             prefixes = stale(key_prefixes(), instance, epochs)
-            if not prefixes:
+            # A prefix with no epoch yet (a Redis dbdaora never checked, or one
+            # that still holds dbdaora 0.27's data) is adopted, its keys kept: only
+            # an epoch from another run_id says the data came back from before.
+            new = [prefix for prefix in prefixes if prefix not in epochs]
+            outdated = [prefix for prefix in prefixes if prefix in epochs]
+            if not outdated:
+                if new:
+                    await self._on_redis(
+                        "recording its epoch",
+                        self.memory.sweep,
+                        [],
+                        instance,
+                        restarts.token,
+                        keep=new,
+                    )
                 return
-            logger.log(
-                logging.WARNING if epochs else logging.INFO,  # none at all: a new Redis
+            logger.warning(
                 "Redis restarted or reloaded its data (run_id %s): deleting the keys of "
                 "%d prefix(es); the fallback answers until then",
                 instance.decode(errors="replace"),
-                len(prefixes),
+                len(outdated),
             )
             restarts.started = monotonic()
-            sweep = sweep_until_current(self.memory, prefixes, instance, restarts.token)
+            sweep = sweep_until_current(self.memory, outdated, instance, restarts.token, keep=new)
             task = restarts.sweeping = loop.create_task(sweep)
             task.add_done_callback(_retrieved)
         try:

@@ -51,14 +51,19 @@ def stale(prefixes: Iterable[bytes], instance: bytes, epochs: dict[bytes, bytes]
 
 
 async def sweep_until_current(
-    memory: RedisSide, prefixes: list[bytes], instance: bytes, token: bytes
+    memory: RedisSide,
+    prefixes: list[bytes],
+    instance: bytes,
+    token: bytes,
+    *,
+    keep: list[bytes],
 ) -> None:
     """Sweep ``prefixes``, or wait for whoever sweeps them, until each epoch is current.
 
     Raises:
         BackendError: Redis failed meanwhile; the next check starts again.
     """
-    while not await memory.sweep(prefixes, instance, token):
+    while not await memory.sweep(prefixes, instance, token, keep=keep):
         await asyncio.sleep(SWEEP_POLL)
         instance, epochs = await memory.epochs()
         prefixes = stale(prefixes, instance, epochs)

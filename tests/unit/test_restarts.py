@@ -39,3 +39,17 @@ async def test_a_failed_call_makes_the_next_call_check_first() -> None:
         store.restart(snapshot)
         store.down = False
         assert (await people.get("a")).name == "new"
+
+
+async def test_keys_under_a_prefix_with_no_epoch_are_adopted_not_swept() -> None:
+    """A Redis no dbdaora session checked yet (dbdaora 0.27's data) keeps its keys."""
+    store = InProcessRedis()
+    async with Session(memory=store, fallback=DictFallback()) as writer:
+        await Person.objects.using(writer).add(Person(id="a", name="in redis"))
+    store.restart(store.snapshot())  # a new run_id
+    store._delete(b"dbdaora:epoch")  # as if no session had ever recorded an epoch
+    async with Session(memory=store, fallback=DictFallback()) as session:
+        people = Person.objects.using(session)
+        assert (await people.get("a")).name == "in redis"  # from Redis, its fallback empty
+        assert session.stats()["models"]["Person"]["fallback_reads"] == 0
+    assert store.raw(b"dbdaora:epoch")

@@ -249,7 +249,14 @@ class ClusterStore(SingleKeyOperations):
             for prefix, swept in epochs.items()
         }
 
-    async def sweep(self, prefixes: Sequence[bytes], instance: bytes, token: bytes) -> bool:
+    async def sweep(
+        self,
+        prefixes: Sequence[bytes],
+        instance: bytes,
+        token: bytes,
+        *,
+        keep: Sequence[bytes] = (),
+    ) -> bool:
         masters = await self._masters()
         if b",".join(sorted(set(masters.values()))) != instance:
             return False
@@ -281,7 +288,9 @@ class ClusterStore(SingleKeyOperations):
             or await self._link.run(ops.get(SWEEP_KEY)) != token
         ):
             return False
-        await self._link.run(lambda c: c.hset(EPOCH_KEY, mapping=dict.fromkeys(prefixes, instance)))
+        epochs = dict.fromkeys([*prefixes, *keep], instance)
+        if epochs:
+            await self._link.run(lambda c: c.hset(EPOCH_KEY, mapping=epochs))
         await self.evict([SWEEP_KEY])
         return True
 

@@ -346,7 +346,14 @@ class InProcessRedis:
         # mirrors scripts.EPOCHS
         return self.instance, dict(self._hash(EPOCH_KEY))
 
-    async def sweep(self, prefixes: Sequence[bytes], instance: bytes, token: bytes) -> bool:
+    async def sweep(
+        self,
+        prefixes: Sequence[bytes],
+        instance: bytes,
+        token: bytes,
+        *,
+        keep: Sequence[bytes] = (),
+    ) -> bool:
         self._check()
         # mirrors scripts.SWEEP_START, SWEEP_STEP and SWEEP_END, in one go: nothing
         # in-process can run between them.
@@ -356,7 +363,8 @@ class InProcessRedis:
             if key.startswith(tuple(prefixes)):
                 self._delete(key)
         epochs = self._hash(EPOCH_KEY)
-        self._set(EPOCH_KEY, _Hash({**epochs, **dict.fromkeys(prefixes, instance)}), None)
+        recorded = dict.fromkeys([*prefixes, *keep], instance)
+        self._set(EPOCH_KEY, _Hash({**epochs, **recorded}), None)
         return True
 
     async def zrange(self, key: bytes, start: int, stop: int, *, reverse: bool) -> Pairs:

@@ -181,12 +181,21 @@ class RedisSide(Protocol):
         """
         ...
 
-    async def sweep(self, prefixes: Sequence[bytes], instance: bytes, token: bytes) -> bool:
+    async def sweep(
+        self,
+        prefixes: Sequence[bytes],
+        instance: bytes,
+        token: bytes,
+        *,
+        keep: Sequence[bytes] = (),
+    ) -> bool:
         """Delete every key under ``prefixes``, then record them swept under ``instance``.
 
         Only one sweeper at a time: it takes ``SWEEP_KEY`` with ``token`` (NX,
         ``SWEEP_LOCK_SECONDS``, renewed each batch), SCANs and UNLINKs each
         prefix, sets each prefix's epoch to ``instance`` and releases the lock.
+        The prefixes in ``keep`` get their epoch too, their keys left as they are
+        (prefixes that had none: their keys predate no restart dbdaora knew of).
         Returns False, having recorded nothing, when another holds the lock or
         the server is no longer ``instance`` (it restarted again).
         """

@@ -214,7 +214,14 @@ class RedisStore(SingleKeyOperations):
         items = iter(pairs)
         return instance, dict(zip(items, items, strict=True))
 
-    async def sweep(self, prefixes: Sequence[bytes], instance: bytes, token: bytes) -> bool:
+    async def sweep(
+        self,
+        prefixes: Sequence[bytes],
+        instance: bytes,
+        token: bytes,
+        *,
+        keep: Sequence[bytes] = (),
+    ) -> bool:
         lock = [SWEEP_KEY]
         if not await self._link.run_script(
             SWEEP_START, lock, [token, instance, SWEEP_LOCK_SECONDS]
@@ -230,7 +237,7 @@ class RedisStore(SingleKeyOperations):
                 if cursor == b"0":
                     break
         done = await self._link.run_script(
-            SWEEP_END, [*lock, EPOCH_KEY], [token, instance, *prefixes]
+            SWEEP_END, [*lock, EPOCH_KEY], [token, instance, *prefixes, *keep]
         )
         return bool(done)
 
