@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 
 from dbdaora import Session
 from tests.support.models import Person
-from tests.support.servers import RedisServer, free_port
+from tests.support.servers import RedisServer, redis_server
 
 INTERVAL = 1.0
 SLACK = 1.0
@@ -37,14 +36,8 @@ asyncio.run(main())
 @pytest.fixture
 def server() -> Iterator[RedisServer]:
     """A private redis-server whose directory (and RDB file) outlives its restarts."""
-    with tempfile.TemporaryDirectory(prefix="dbdaora-restart-") as directory:
-        server = RedisServer(free_port(), directory)
-        server.start()
-        try:
-            yield server
-        finally:
-            if server.process is not None:
-                server.stop()
+    with redis_server() as server:
+        yield server
 
 
 async def _read_in_another_process(redis_url: str, fallback_url: str) -> str:

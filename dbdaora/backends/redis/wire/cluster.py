@@ -125,6 +125,13 @@ class ClusterLink:
         )
         return AutoPipeline(client) if self._autopipeline else Direct(client)
 
+    async def _mapped_transport(self) -> AutoPipeline | Direct:
+        """This loop's transport, its client having read the slot map."""
+        transport = self._transports.current()
+        if self._mapped is not transport.client:
+            await self._map_slots(transport.client)
+        return transport
+
     async def _map_slots(self, client: Any) -> None:
         """Have a new client read the slot map before its first command.
 
@@ -139,9 +146,7 @@ class ClusterLink:
         self._mapped = client
 
     async def run(self, operation: Operation) -> Any:
-        transport = self._transports.current()
-        if self._mapped is not transport.client:
-            await self._map_slots(transport.client)
+        transport = await self._mapped_transport()
         try:
             return await transport.run(operation)
         except DRIVER_ERRORS as exc:
@@ -150,9 +155,7 @@ class ClusterLink:
     async def run_all(self, operations: list[Operation]) -> list[Any]:
         if len(operations) == 1:
             return [await self.run(operations[0])]
-        transport = self._transports.current()
-        if self._mapped is not transport.client:
-            await self._map_slots(transport.client)
+        transport = await self._mapped_transport()
         try:
             return await transport.run_all(operations)
         except DRIVER_ERRORS as exc:
@@ -161,9 +164,7 @@ class ClusterLink:
     async def run_on_client(self, operation: Operation) -> Any:
         """One operation on the cluster client itself, not batched: for commands
         that address several masters (``target_nodes``) or iterate (``scan_iter``)."""
-        transport = self._transports.current()
-        if self._mapped is not transport.client:
-            await self._map_slots(transport.client)
+        transport = await self._mapped_transport()
         try:
             return await operation(transport.client)
         except DRIVER_ERRORS as exc:
