@@ -13,7 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import redis
@@ -29,9 +29,10 @@ def free_port() -> int:
 class RedisServer:
     """One private ``redis-server`` process."""
 
-    def __init__(self, port: int, directory: str) -> None:
+    def __init__(self, port: int, directory: str, options: Sequence[str] = ()) -> None:
         self.port = port
         self.directory = directory
+        self.options = list(options)  # after the defaults, so they override them
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -55,6 +56,7 @@ class RedisServer:
                 "no",
                 "--dir",
                 self.directory,
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -99,9 +101,10 @@ class RedisServer:
 
 
 @contextmanager
-def redis_server() -> Iterator[RedisServer]:
+def redis_server(options: Sequence[str] = ()) -> Iterator[RedisServer]:
+    """A private redis-server, no persistence unless ``options`` turn it on."""
     with tempfile.TemporaryDirectory(prefix="dbdaora-redis-") as directory:
-        server = RedisServer(free_port(), directory)
+        server = RedisServer(free_port(), directory, options)
         server.start()
         try:
             yield server

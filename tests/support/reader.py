@@ -1,0 +1,37 @@
+"""A reader process: ``python -m tests.support.reader REDIS FALLBACK ID`` prints the name
+of ``Person(ID)`` read through a fresh session, for tests whose claim is about what
+another process sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from dbdaora import Session
+from tests.support.models import Person
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def read_in_another_process(redis_url: str, fallback_url: str, id_: str = "a") -> str:
+    """The name another OS process reads for ``Person(id_)``."""
+    reader = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "tests.support.reader", redis_url, fallback_url, id_),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(reader.communicate(), 30)
+    assert reader.returncode == 0, err.decode()
+    return out.decode().strip()
+
+
+async def main(memory: str, fallback: str, id_: str) -> None:
+    async with Session(memory=memory, fallback=fallback, expire_time=3600) as session:
+        print((await Person.objects.using(session).get(id_)).name, flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(*sys.argv[1:4]))
