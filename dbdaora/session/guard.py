@@ -315,13 +315,14 @@ class Guard:
         task = restarts.sweeping
         loop = asyncio.get_running_loop()
         if task is None or task.done() or task.get_loop() is not loop:
-            instance, epochs = await self._on_redis("checking for a restart", self.memory.epochs)
-            prefixes = stale(key_prefixes(), instance, epochs)
+            found = await self._on_redis("checking for a restart", self.memory.epochs)
+            instance = found.instance
+            prefixes = stale(key_prefixes(), instance, found.swept)
             # A prefix with no epoch yet (a Redis dbdaora never checked, or one
-            # that still holds dbdaora 0.27's data) is adopted, its keys kept: only
-            # an epoch from another run_id says the data came back from before.
-            new = [prefix for prefix in prefixes if prefix not in epochs]
-            outdated = [prefix for prefix in prefixes if prefix in epochs]
+            # that still holds dbdaora 0.27's data) is adopted, its keys kept,
+            # unless the server loaded data from disk: they may predate any epoch.
+            new = [] if found.restored else [p for p in prefixes if p not in found.swept]
+            outdated = [prefix for prefix in prefixes if prefix not in new]
             if not outdated:
                 if new:
                     await self._on_redis(

@@ -6,6 +6,10 @@ acknowledged, with their TTL still running, and no repair record names them.
 Every such event gives the server a new ``run_id``. The Redis side keeps, in
 ``dbdaora:epoch``, the instance under which each model's key prefix was last
 swept; the snapshot brings back an older epoch or none, so the prefix is stale.
+A prefix with no epoch at all is adopted, its keys kept (they may be dbdaora
+0.27's), unless the server started from persisted data (``Epochs.restored``):
+then its keys may come from a snapshot older than the first epoch, and it is
+swept like the others.
 
 Each session checks where it checks its repair records (``guard``): before its
 first Redis call, before the first after one failed, and every
@@ -65,7 +69,8 @@ async def sweep_until_current(
     """
     while not await memory.sweep(prefixes, instance, token, keep=keep):
         await asyncio.sleep(SWEEP_POLL)
-        instance, epochs = await memory.epochs()
-        prefixes = stale(prefixes, instance, epochs)
+        found = await memory.epochs()
+        instance = found.instance
+        prefixes = stale(prefixes, instance, found.swept)
         if not prefixes:
             return

@@ -543,9 +543,10 @@ async def test_a_fill_replaces_a_key_of_another_type_on_one_node(side: Side) -> 
 async def test_epochs_name_the_instance_and_start_empty(side: Side) -> None:
     """epochs answers the server's instance (stable while it runs) and no epoch yet."""
     store, _ = side
-    instance, epochs = await store.epochs()
+    instance, epochs, restored = await store.epochs()
     assert instance and epochs == {}
-    assert (await store.epochs())[0] == instance
+    assert not restored  # every side here starts empty, with no persistence
+    assert (await store.epochs()).instance == instance
 
 
 async def test_sweep_deletes_the_prefixes_keys_and_records_the_epoch(side: Side) -> None:
@@ -556,12 +557,12 @@ async def test_sweep_deletes_the_prefixes_keys_and_records_the_epoch(side: Side)
     await store.delete(*_keys("swept", "gone"), TTL)
     kept, kept_marker = _keys("kept")
     await store.put_hashes([(kept, kept_marker, {b"f": b"v"})], TTL)
-    instance, _ = await store.epochs()
+    instance = (await store.epochs()).instance
     assert await store.sweep([b"swept:"], instance, lease_token())
     assert await store.hgetall_many([k for k, _ in keys]) == [{}] * len(keys)
     assert not await store.exists(_keys("swept", "gone")[1])
     assert await store.hgetall(kept) == {b"f": b"v"}
-    assert await store.epochs() == (instance, {b"swept:": instance})
+    assert await store.epochs() == (instance, {b"swept:": instance}, False)
 
 
 async def test_sweep_refuses_another_instance_and_a_held_lock(side: Side) -> None:
@@ -569,19 +570,19 @@ async def test_sweep_refuses_another_instance_and_a_held_lock(side: Side) -> Non
     store, _ = side
     key, marker = _keys("swept")
     await store.put_hashes([(key, marker, {b"f": b"v"})], TTL)
-    instance, _ = await store.epochs()
+    instance = (await store.epochs()).instance
     assert not await store.sweep([b"swept:"], b"0" * 40, lease_token())
     await store.claim(b"dbdaora:sweeping", lease_token())  # another sweeper's lock
     assert not await store.sweep([b"swept:"], instance, lease_token())
     assert await store.hgetall(key) == {b"f": b"v"}
-    assert (await store.epochs())[1] == {}
+    assert (await store.epochs()).swept == {}
 
 
 async def test_concurrent_sweeps_one_sweeps_and_all_end_recorded(side: Side) -> None:
     """Racing sweepers: each is refused or sweeps whole; the epoch is recorded, the lock freed."""
     store, _ = side
-    instance, _ = await store.epochs()
+    instance = (await store.epochs()).instance
     done = await asyncio.gather(*(store.sweep([b"x:"], instance, lease_token()) for _ in range(5)))
     assert sum(done) >= 1
-    assert (await store.epochs())[1] == {b"x:": instance}
+    assert (await store.epochs()).swept == {b"x:": instance}
     assert not await store.exists(b"dbdaora:sweeping")

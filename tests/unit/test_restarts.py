@@ -46,10 +46,25 @@ async def test_keys_under_a_prefix_with_no_epoch_are_adopted_not_swept() -> None
     store = InProcessRedis()
     async with Session(memory=store, fallback=DictFallback()) as writer:
         await Person.objects.using(writer).add(Person(id="a", name="in redis"))
-    store.restart(store.snapshot())  # a new run_id
     store._delete(b"dbdaora:epoch")  # as if no session had ever recorded an epoch
     async with Session(memory=store, fallback=DictFallback()) as session:
         people = Person.objects.using(session)
         assert (await people.get("a")).name == "in redis"  # from Redis, its fallback empty
         assert session.stats()["models"]["Person"]["fallback_reads"] == 0
     assert store.raw(b"dbdaora:epoch")
+
+
+async def test_a_snapshot_older_than_any_epoch_is_swept() -> None:
+    """Restarted from a snapshot taken before any session recorded an epoch: swept, not adopted."""
+    store = InProcessRedis()
+    fallback = DictFallback()
+    async with Session(memory=store, fallback=fallback) as writer:
+        people = Person.objects.using(writer)
+        await people.add(Person(id="a", name="old"))
+        snapshot = store.snapshot()
+        await people.add(Person(id="a", name="new"))
+    store.restart(snapshot)
+    store._delete(b"dbdaora:epoch")  # the snapshot predates the first epoch
+    assert store.raw(b"person:a")[b"name"] == b"old"  # type: ignore[index,call-overload]  # a hash
+    async with Session(memory=store, fallback=fallback) as session:
+        assert (await Person.objects.using(session).get("a")).name == "new"

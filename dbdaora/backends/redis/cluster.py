@@ -72,6 +72,7 @@ from dbdaora.backends.redis.protocol import (
     SWEEP_BATCH,
     SWEEP_KEY,
     SWEEP_LOCK_SECONDS,
+    Epochs,
     HashValue,
     Members,
     RedisSide,
@@ -86,6 +87,7 @@ from dbdaora.backends.redis.scripts import (
     flat_hash,
     flat_members,
     glob_escape,
+    restored_from_disk,
 )
 from dbdaora.backends.redis.single import SingleKeyOperations
 from dbdaora.backends.redis.wire.cluster import ClusterLink
@@ -218,36 +220,42 @@ class ClusterStore(SingleKeyOperations):
         await self._link.run(ops.mark_not_found(marker, ttl))
         await self.evict([key])
 
-    async def _masters(self) -> dict[Any, bytes]:
-        """Each master that answers, with its run_id: a dead one holds nothing to serve."""
+    async def _masters(self) -> dict[Any, tuple[bytes, bool]]:
+        """Each master that answers, with its run_id and whether it restored data from
+        disk (a dead one holds nothing to serve)."""
 
-        async def masters(client: Any) -> dict[Any, bytes]:
+        async def masters(client: Any) -> dict[Any, tuple[bytes, bool]]:
             nodes = client.get_primaries()
             infos = await asyncio.gather(
-                *(client.info("server", target_nodes=node) for node in nodes),
+                *(
+                    client.execute_command("INFO", "server", "persistence", target_nodes=node)
+                    for node in nodes
+                ),
                 return_exceptions=True,
             )
             return {
-                node: str(info["run_id"]).encode()
+                node: (str(info["run_id"]).encode(), restored_from_disk(info))
                 for node, info in zip(nodes, infos, strict=True)
                 if isinstance(info, dict)
             }
 
-        found: dict[Any, bytes] = await self._cluster.run_on_client(masters)
+        found: dict[Any, tuple[bytes, bool]] = await self._cluster.run_on_client(masters)
         if not found:
             raise BackendError("no master of the cluster answers", url=self.url)
         return found
 
-    async def epochs(self) -> tuple[bytes, dict[bytes, bytes]]:
+    async def epochs(self) -> Epochs:
         # An epoch is the set of run_ids swept under; it stays current while every
         # master that answers is in it (a dead master comes back with a new one).
-        run_ids = set((await self._masters()).values())
+        masters = (await self._masters()).values()
+        run_ids = {run_id for run_id, _ in masters}
         instance = b",".join(sorted(run_ids))
         epochs: dict[bytes, bytes] = await self._link.run(ops.hgetall(EPOCH_KEY))
-        return instance, {
+        swept = {
             prefix: instance if run_ids <= set(swept.split(b",")) else swept
             for prefix, swept in epochs.items()
         }
+        return Epochs(instance, swept, any(restored for _, restored in masters))
 
     async def sweep(
         self,
@@ -258,7 +266,7 @@ class ClusterStore(SingleKeyOperations):
         keep: Sequence[bytes] = (),
     ) -> bool:
         masters = await self._masters()
-        if b",".join(sorted(set(masters.values()))) != instance:
+        if b",".join(sorted({run_id for run_id, _ in masters.values()})) != instance:
             return False
         if not await self._link.run(
             lambda c: c.set(SWEEP_KEY, token, nx=True, ex=SWEEP_LOCK_SECONDS)

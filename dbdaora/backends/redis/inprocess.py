@@ -20,6 +20,7 @@ from dbdaora.backends import zset
 from dbdaora.backends.redis.protocol import (
     EPOCH_KEY,
     SWEEP_KEY,
+    Epochs,
     HashValue,
     Members,
     Pairs,
@@ -67,6 +68,7 @@ class InProcessRedis:
         self._data: dict[bytes, _Value] = {}
         self._deadlines: dict[bytes, float] = {}
         self.instance = os.urandom(20).hex().encode()  # as Redis's run_id
+        self.restored = False  # as Redis's INFO persistence: started with data
 
     # -- inspection, for tests and demos -------------------------------------------
 
@@ -336,15 +338,16 @@ class InProcessRedis:
         """As a server restarted from ``snapshot`` (of ``snapshot()``), or empty: a new instance."""
         self._data, self._deadlines = copy.deepcopy(snapshot or ({}, {}))
         self.instance = os.urandom(20).hex().encode()
+        self.restored = bool(self._data)
 
     def snapshot(self) -> Any:
         """What the store holds, for ``restart`` (an RDB, in short)."""
         return copy.deepcopy((self._data, self._deadlines))
 
-    async def epochs(self) -> tuple[bytes, dict[bytes, bytes]]:
+    async def epochs(self) -> Epochs:
         self._check()
         # mirrors scripts.EPOCHS
-        return self.instance, dict(self._hash(EPOCH_KEY))
+        return Epochs(self.instance, dict(self._hash(EPOCH_KEY)), self.restored)
 
     async def sweep(
         self,

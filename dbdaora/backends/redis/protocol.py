@@ -9,7 +9,7 @@ protocol of ``dbdaora.lease``; each docstring below says which step it is.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 HashValue = Mapping[bytes, str | bytes]
 Members = Sequence[tuple[str, float]]
@@ -26,6 +26,22 @@ SWEEP_LOCK_SECONDS = 10
 
 SWEEP_BATCH = 1000
 """Keys one SCAN step of a sweep asks for (its COUNT)."""
+
+
+class Epochs(NamedTuple):
+    """What ``RedisSide.epochs`` found: the server's instance and the prefixes' epochs."""
+
+    instance: bytes
+    """Redis's ``run_id`` (the masters' run_ids, joined, on a cluster)."""
+
+    swept: dict[bytes, bytes]
+    """``EPOCH_KEY``'s hash: each prefix's instance when it was last swept."""
+
+    restored: bool
+    """Whether the server may have started from persisted data: it loaded keys from
+    an RDB at startup, or appends an AOF (whose loading Redis does not count), or
+    is too old (Redis < 7) to say. A prefix with no epoch may then hold keys from a
+    snapshot taken before any session recorded one."""
 
 
 class RedisSide(Protocol):
@@ -171,13 +187,13 @@ class RedisSide(Protocol):
 
     async def zcard(self, key: bytes) -> int: ...
 
-    async def epochs(self) -> tuple[bytes, dict[bytes, bytes]]:
-        """The server's instance and ``EPOCH_KEY``'s hash, in one round trip.
+    async def epochs(self) -> Epochs:
+        """The server's instance, ``EPOCH_KEY``'s hash and whether it restored data.
 
-        The instance is Redis's ``run_id`` (the masters' run_ids, joined, on a
-        cluster): it changes whenever a server restarts or another takes its
-        place. A prefix whose epoch is not the instance may hold keys the server
-        loaded from a snapshot or an AOF, older than acknowledged writes.
+        One round trip on one node. The instance changes whenever a server
+        restarts or another takes its place. A prefix whose epoch is not the
+        instance may hold keys the server loaded from a snapshot or an AOF, older
+        than acknowledged writes; so may a prefix with no epoch, when ``restored``.
         """
         ...
 

@@ -16,6 +16,7 @@ stack limit far below a large set.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from dbdaora.backends.redis.protocol import HashValue, Members
@@ -234,9 +235,14 @@ Returns 0 (no set, none made), 1 (added to the set) or ``CREATED``.
 _RUN_ID = "string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')"
 
 EPOCHS = Script(f"""
-return {{{_RUN_ID}, redis.call('HGETALL', KEYS[1])}}
+local persistence = redis.call('INFO', 'persistence')
+local loaded = string.match(persistence, 'rdb_last_load_keys_loaded:(%d+)')
+local restored = (loaded == nil or loaded ~= '0'
+  or string.match(persistence, 'aof_enabled:(%d)') ~= '0') and 1 or 0
+return {{{_RUN_ID}, restored, redis.call('HGETALL', KEYS[1])}}
 """)
-"""KEYS: the epoch hash. Returns the server's run_id and the hash's pairs."""
+"""KEYS: the epoch hash. Returns the server's run_id, 1 when it may have started
+from persisted data (``restored_from_disk``), and the hash's pairs."""
 
 SWEEP_START = Script(f"""
 if {_RUN_ID} ~= ARGV[2] then return 0 end
@@ -270,6 +276,12 @@ return 1
 
 Records each prefix swept under the instance and releases the lock; 1 when it did.
 """
+
+
+def restored_from_disk(persistence: Mapping[str, Any]) -> bool:
+    """``EPOCHS``'s ``restored``, from a parsed ``INFO persistence``."""
+    loaded = persistence.get("rdb_last_load_keys_loaded")
+    return loaded is None or int(loaded) > 0 or int(persistence.get("aof_enabled", 0)) != 0
 
 
 def glob_escape(prefix: bytes) -> bytes:

@@ -19,6 +19,7 @@ from dbdaora.backends.redis.protocol import (
     SWEEP_BATCH,
     SWEEP_KEY,
     SWEEP_LOCK_SECONDS,
+    Epochs,
     HashValue,
     Members,
     Pairs,
@@ -209,10 +210,10 @@ class RedisStore(SingleKeyOperations):
         if keys:  # DEL needs a key
             await self._link.run(ops.delete(*keys))
 
-    async def epochs(self) -> tuple[bytes, dict[bytes, bytes]]:
-        instance, pairs = await self._link.run_script(EPOCHS, [EPOCH_KEY], [])
+    async def epochs(self) -> Epochs:
+        instance, restored, pairs = await self._link.run_script(EPOCHS, [EPOCH_KEY], [])
         items = iter(pairs)
-        return instance, dict(zip(items, items, strict=True))
+        return Epochs(instance, dict(zip(items, items, strict=True)), bool(restored))
 
     async def sweep(
         self,

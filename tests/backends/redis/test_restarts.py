@@ -1,36 +1,27 @@
 """Restarts that lost writes, on a real redis-server: killed with SIGKILL and started
-again on the same port from an older RDB snapshot, it holds copies older than
-acknowledged writes; no session, in this process or another, serves them.
+again on the same port from an older RDB snapshot or an AOF that lost its last
+second, it holds copies older than acknowledged writes; no session, in this
+process or another, serves them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dbdaora import Session
 from tests.support.models import Person
+from tests.support.reader import read_in_another_process
 from tests.support.servers import RedisServer, redis_server
 
 INTERVAL = 1.0
 SLACK = 1.0
-ROOT = Path(__file__).resolve().parents[3]
-READER = """
-import asyncio, sys
-from dbdaora import Session
-from tests.support.models import Person
-
-async def main() -> None:
-    async with Session(memory=sys.argv[1], fallback=sys.argv[2], expire_time=3600) as s:
-        print((await Person.objects.using(s).get("a")).name, flush=True)
-
-asyncio.run(main())
-"""
 
 
 @pytest.fixture
@@ -40,16 +31,17 @@ def server() -> Iterator[RedisServer]:
         yield server
 
 
-async def _read_in_another_process(redis_url: str, fallback_url: str) -> str:
-    reader = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-c", READER, redis_url, fallback_url),
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(reader.communicate(), 30)
-    assert reader.returncode == 0, err.decode()
-    return out.decode().strip()
+async def _reads_new_within_the_interval(people: Any, restarted: float) -> None:
+    """The writer's own session reads "new" within the repair interval, and never "old" after."""
+    seen_new_at = None
+    while time.monotonic() - restarted < INTERVAL + SLACK + 0.5:
+        name = (await people.get("a")).name
+        if name == "new" and seen_new_at is None:
+            seen_new_at = time.monotonic() - restarted
+        assert name == "new" or seen_new_at is None, "an older copy served after the new one"
+        await asyncio.sleep(0.01)
+    print(f"new read {seen_new_at}s after the restart")
+    assert seen_new_at is not None and seen_new_at <= INTERVAL + SLACK
 
 
 async def test_a_restart_from_an_older_rdb_serves_no_older_copy(
@@ -76,16 +68,8 @@ async def test_a_restart_from_an_older_rdb_serves_no_older_copy(
     assert client.hget(b"person:a", "name") in (b"old", None)  # the lost write
     client.close()
 
-    seen_new_at = None
-    while time.monotonic() - restarted < INTERVAL + SLACK + 0.5:
-        name = (await people.get("a")).name
-        if name == "new" and seen_new_at is None:
-            seen_new_at = time.monotonic() - restarted
-        assert name == "new" or seen_new_at is None, "an older copy served after the new one"
-        await asyncio.sleep(0.01)
-    print(f"new read {seen_new_at}s after the restart")
-    assert seen_new_at is not None and seen_new_at <= INTERVAL + SLACK
-    assert await _read_in_another_process(server.url, fallback_url) == "new"
+    await _reads_new_within_the_interval(people, restarted)
+    assert await read_in_another_process(server.url, fallback_url) == "new"
     assert (await people.get("a")).name == "new"
     await writer.close()
 
@@ -108,5 +92,65 @@ async def test_a_fresh_process_after_the_restart_never_reads_the_older_copy(
         client = server.client()
         assert client.hget(b"person:a", "name") == b"old"  # the older copy is back
         client.close()
-        assert await _read_in_another_process(server.url, fallback_url) == "new"
+        assert await read_in_another_process(server.url, fallback_url) == "new"
         assert server.client().hget(b"person:a", "name") != b"old"
+
+
+def _wait_appended(aof: Path, value: bytes) -> None:
+    """Wait until Redis has written ``value`` to a file of its AOF directory."""
+    deadline = time.monotonic() + 5
+    while not any(value in part.read_bytes() for part in aof.iterdir()):
+        assert time.monotonic() < deadline, "the AOF never got the write"
+        time.sleep(0.01)
+
+
+async def test_an_aof_that_lost_its_last_second_serves_no_older_copy(tmp_path: Path) -> None:
+    """appendfsync everysec, restarted from an AOF without its last writes: no older copy read."""
+    with redis_server(["--appendonly", "yes", "--appendfsync", "everysec"]) as server:
+        fallback_url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+        writer = Session(
+            memory=server.url, fallback=fallback_url, repair_interval=INTERVAL, expire_time=3600
+        )
+        people = Person.objects.using(writer)
+        await writer.create_all()
+        await people.add(Person(id="a", name="old"))
+        aof = Path(server.directory) / "appendonlydir"
+        _wait_appended(aof, b"old")
+        # The AOF as a machine crash leaves it with everysec: without the last second.
+        shutil.copytree(aof, tmp_path / "aof")
+        await people.add(Person(id="a", name="new"))  # acknowledged: in Redis and the fallback
+        server.kill()
+        shutil.rmtree(aof)
+        shutil.copytree(tmp_path / "aof", aof)
+        server.start()
+        restarted = time.monotonic()
+        client = server.client()
+        assert client.hget(b"person:a", "name") == b"old"  # the lost write
+        client.close()
+        await _reads_new_within_the_interval(people, restarted)
+        assert await read_in_another_process(server.url, fallback_url) == "new"
+        await writer.close()
+
+
+async def test_an_rdb_older_than_any_epoch_serves_no_older_copy(
+    server: RedisServer, tmp_path: Path
+) -> None:
+    """An RDB from before any session recorded an epoch: its keys are swept, not adopted."""
+    fallback_url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    client = server.client()
+    # A copy written before any dbdaora session looked (dbdaora 0.27, say), saved.
+    client.hset(b"person:a", mapping={b"id": b"a", b"name": b"old"})
+    client.expire(b"person:a", 3600)
+    client.save()
+    async with Session(memory=server.url, fallback=fallback_url, expire_time=3600) as writer:
+        people = Person.objects.using(writer)
+        await writer.create_all()
+        await people.add(Person(id="a", name="new"))  # records the epoch, adopting the prefix
+        assert client.hexists(b"dbdaora:epoch", b"person:")
+    client.close()
+    server.kill()
+    server.start()
+    client = server.client()
+    assert client.hget(b"person:a", "name") == b"old" and not client.exists(b"dbdaora:epoch")
+    client.close()
+    assert await read_in_another_process(server.url, fallback_url) == "new"
