@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import attrs
 
+from dbdaora.backends.urls import check_url
 from dbdaora.exceptions import ConfigurationError
 from dbdaora.validators import is_positive_int, is_positive_number
 
@@ -31,6 +32,7 @@ def _check_expire_time(instance: Any, attribute: Any, value: Any) -> None:
 def _check_url(instance: Any, attribute: Any, value: Any) -> None:
     if not isinstance(value, str) or "://" not in value:
         raise ConfigurationError(f"{attribute.name} must be a URL, got {value!r}")
+    check_url(value, attribute.name)
 
 
 def _options(name: str, cls: type[Any], given: Any) -> Any:

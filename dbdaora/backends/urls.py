@@ -52,14 +52,38 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
 
 
-def _load(url: str, schemes: dict[str, tuple[str, str | None]], side: str, **options: Any) -> Any:
+SIDES = {
+    "memory": (REDIS_SCHEMES, "memory (Redis-side)"),
+    "fallback": (FALLBACK_SCHEMES, "fallback"),
+}
+
+
+def check_url(url: str, side: str) -> None:
+    """Refuse, before any I/O, a ``memory`` or ``fallback`` URL that no store opens.
+
+    Raises:
+        ConfigurationError: an unknown scheme, or a ``redis://`` database that is no
+            number; the message shows the URL, its password masked.
+    """
+    schemes, label = SIDES[side]
     masked = mask_url(url)
-    scheme = urlsplit(url).scheme
-    if scheme not in schemes:
+    parts = urlsplit(url)
+    if parts.scheme not in schemes:
         raise ConfigurationError(
-            f"no {side} backend for {masked!r}; known schemes: {sorted(schemes)}"
+            f"no {label} backend for {masked!r}; known schemes: {sorted(schemes)}"
         )
-    target, extra = schemes[scheme]
+    database = parts.path.strip("/")
+    if parts.scheme in ("redis", "rediss") and database and not database.isdigit():
+        raise ConfigurationError(
+            f"{masked!r}: the database (the path) must be a number, got {database!r}"
+        )
+
+
+def _load(url: str, side: str, **options: Any) -> Any:
+    check_url(url, side)
+    masked = mask_url(url)
+    schemes, _ = SIDES[side]
+    target, extra = schemes[urlsplit(url).scheme]
     module_name, attribute = target.split(":")
     try:
         module = importlib.import_module(module_name)
@@ -76,11 +100,11 @@ def open_redis_side(url: str, *, autopipeline: bool = True) -> RedisSide:
     ``autopipeline`` batches the commands of one event-loop iteration into one
     round trip, where the store talks to a server.
     """
-    store: RedisSide = _load(url, REDIS_SCHEMES, "memory (Redis-side)", autopipeline=autopipeline)
+    store: RedisSide = _load(url, "memory", autopipeline=autopipeline)
     return store
 
 
 def open_fallback(url: str) -> FallbackStore:
     """The fallback store for ``url`` (``memory://``, ``datastore://``, SQLAlchemy URLs)."""
-    store: FallbackStore = _load(url, FALLBACK_SCHEMES, "fallback")
+    store: FallbackStore = _load(url, "fallback")
     return store

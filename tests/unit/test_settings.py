@@ -75,6 +75,15 @@ def test_missing_settings_module(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"expire_time": -1}, r"expire_time must be a positive int or None, got -1"),
         ({"expire_time": "60"}, r"expire_time must be a positive int or None, got '60'"),
         ({"memory": "localhost"}, r"memory must be a URL, got 'localhost'"),
+        (
+            {"memory": "mongodb://u:secret@x"},
+            r"no memory \(Redis-side\) backend for 'mongodb://u:\*\*\*@x'; known schemes",
+        ),
+        ({"fallback": "mysql://x/db"}, r"no fallback backend for 'mysql://x/db'"),
+        (
+            {"memory": "redis://:secret@127.0.0.1:6379/abc"},
+            r"'redis://:\*\*\*@127.0.0.1:6379/abc': the database \(the path\) must be a number",
+        ),
     ],
 )
 def test_bad_settings(options: dict[str, object], message: str) -> None:
