@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import sqlite3
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
@@ -24,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.log import InstanceLogger
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from dbdaora.backends.fallback.protocol import Members, Repair
@@ -89,6 +91,23 @@ def _chunks(items: Sequence[T]) -> list[Sequence[T]]:
 
 def _same(value: Any) -> Any:
     return value
+
+
+class _QuietCancelledReset(logging.Filter):
+    """Drops the pool's "Exception during reset" error when the reset was cancelled.
+
+    A task cancelled during a query (as ``asyncio.run`` cancels what is left at
+    exit) returns its connection in the middle of the cancellation; the pool's
+    rollback is cancelled too, and it discards the connection. Nothing is left to
+    do, and the traceback it logs only alarms.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, asyncio.CancelledError)
+
+
+_QUIET_CANCELLED_RESET = _QuietCancelledReset()
 
 
 def _take_over_begin(engine: AsyncEngine) -> None:
@@ -169,6 +188,10 @@ class SQLFallback:
         bound = self._bound
         if bound is None or bound.loop is not loop:
             engine = create_async_engine(self._dsn, **self._options)
+            pool_logger = engine.pool.logger
+            if isinstance(pool_logger, InstanceLogger):  # with echo_pool
+                pool_logger = pool_logger.logger
+            pool_logger.addFilter(_QUIET_CANCELLED_RESET)  # added once: filters are a set
             if engine.dialect.name == "sqlite":
                 _take_over_begin(engine)
             bound = _Bound(loop, engine, asyncio.Lock(), close_with_loop(engine.dispose))
