@@ -6,6 +6,7 @@ from dbdaora.exceptions import (
     DBDaoraError,
     EntityNotFoundError,
     OutcomeUnknownError,
+    UnknownFieldError,
     ValidationError,
 )
 from dbdaora.fields import Field, Key, Score, SortedMember
@@ -42,6 +43,7 @@ __all__ = [
     "SortedMember",
     "SortedSetEntity",
     "SortedSetRepository",
+    "UnknownFieldError",
     "ValidationError",
     "configure",
     "make_hash_service",

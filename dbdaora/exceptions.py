@@ -40,6 +40,13 @@ class ValidationError(DBDaoraError, ValueError):
         self.value = value
 
 
+class UnknownFieldError(ValidationError, AttributeError):
+    """An attribute set on a model instance that is no field of its model.
+
+    An ``AttributeError`` too, as for a class with ``__slots__``.
+    """
+
+
 class EntityNotFoundError(DBDaoraError, KeyError):
     """Neither Redis nor the fallback holds the entity asked for.
 

@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 
 import attrs
 
-from dbdaora.exceptions import ConfigurationError, ValidationError
-from dbdaora.fields import Codec, Field, Key, Score, SortedMember
+from dbdaora.exceptions import ConfigurationError, UnknownFieldError, ValidationError
+from dbdaora.fields import Codec, Field, Key, Score, SortedMember, mismatch_text
 from dbdaora.fields.spec import NO_DEFAULT
 from dbdaora.managers import Manager, manager_class
 from dbdaora.meta import ModelMeta, compile_meta, declared_fields, register
@@ -65,7 +65,6 @@ class Objects:
 
 def _converter(model: str, field: str, codec: Codec) -> Callable[[Any], Any]:
     check, normalize, optional = codec.check, codec.normalize, codec.optional
-    expected = codec.type_name + (" or None" if optional else "")
 
     def convert(value: Any) -> Any:
         if value is None:
@@ -74,7 +73,7 @@ def _converter(model: str, field: str, codec: Codec) -> Callable[[Any], Any]:
         elif check(value):
             return normalize(value) if normalize is not None else value
         raise ValidationError(
-            f"{model}.{field}: expected {expected}, got {value!r}",
+            f"{model}.{field}: {mismatch_text(codec, value)}",
             model=model,
             field=field,
             value=value,
@@ -102,8 +101,30 @@ def _build(cls: type, namespace: Mapping[str, Any], options: type | None) -> Mod
         if field.name in cls.__dict__:
             delattr(cls, field.name)
     attrs.define(cls, these=attributes, slots=False, eq=True, order=False, repr=True)
+    # attrs' own __setattr__ (it converts) is wrapped; a class without one gets object's.
+    converting = vars(cls).get("__setattr__", object.__setattr__)
+    cls.__setattr__ = _declared_only(meta, converting)  # type: ignore[method-assign,assignment] # a function of the class, as attrs sets it
     register(meta)
     return meta
+
+
+def _declared_only(
+    meta: ModelMeta, converting: Callable[[Any, str, Any], None]
+) -> Callable[[Any, str, Any], None]:
+    """``__setattr__`` refusing a name that is no field (attrs' ``__init__`` bypasses it)."""
+    names = frozenset(meta.by_name)
+
+    def setattr_declared(self: Any, name: str, value: Any) -> None:
+        if name not in names:
+            raise UnknownFieldError(
+                f"{meta.name} has no field {name!r}; its fields: {', '.join(meta.by_name)}",
+                model=meta.name,
+                field=name,
+                value=value,
+            )
+        converting(self, name, value)
+
+    return setattr_declared
 
 
 class Model(metaclass=ModelType):

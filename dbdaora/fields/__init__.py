@@ -1,6 +1,6 @@
 """Field descriptors and their value codecs."""
 
-from dbdaora.fields.codecs import Category, Codec, compile_codec
+from dbdaora.fields.codecs import Category, Codec, compile_codec, mismatch_text, unencodable_note
 from dbdaora.fields.spec import Field, FieldKind, FieldSpec, Key, Score, SortedMember
 
 __all__ = [
@@ -13,4 +13,6 @@ __all__ = [
     "Score",
     "SortedMember",
     "compile_codec",
+    "mismatch_text",
+    "unencodable_note",
 ]

@@ -80,12 +80,48 @@ def _is_date(value: Any) -> bool:
     return isinstance(value, datetime.date) and not isinstance(value, datetime.datetime)
 
 
+def _is_text(value: Any) -> bool:
+    """A str Redis can hold: one that encodes as UTF-8 (no lone surrogate)."""
+    return isinstance(value, str) and (value.isascii() or not unencodable(value))
+
+
+def unencodable(value: Any) -> bool:
+    """Whether ``value`` is a str that has no UTF-8 form (it holds a lone surrogate)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def mismatch_text(codec: Codec, value: Any) -> str:
+    """``expected <type>, got <value>`` for a value its codec refused, with the reason
+    when the type is right but the text is not (a lone surrogate)."""
+    expected = codec.type_name + (" or None" if codec.optional else "")
+    return f"expected {expected}, got {value!r}{unencodable_note(value)}"
+
+
+def unencodable_note(value: Any) -> str:
+    """Why a value of the right type was refused, when a str in it has no UTF-8 form."""
+    return ": a lone surrogate has no UTF-8 form" if _holds_unencodable(value) else ""
+
+
+def _holds_unencodable(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(map(_holds_unencodable, value)) or any(map(_holds_unencodable, value.values()))
+    if isinstance(value, (list, tuple)):
+        return any(map(_holds_unencodable, value))
+    return unencodable(value)
+
+
 def _instance_of(cls: type) -> Check:
     return lambda value: isinstance(value, cls)
 
 
 _SIMPLE: dict[Any, tuple[Category, Check, Callable[[Any], str | bytes], Callable[[bytes], Any]]] = {
-    str: (Category.STR, _instance_of(str), lambda v: v, lambda raw: raw.decode()),
+    str: (Category.STR, _is_text, lambda v: v, lambda raw: raw.decode()),
     int: (Category.INT, _is_int, str, int),
     float: (Category.FLOAT, _is_number, repr, float),
     bool: (Category.BOOL, _instance_of(bool), lambda v: "1" if v else "0", _decode_bool),

@@ -11,6 +11,7 @@ from dbdaora.exceptions import (
     BadDataError,
     EntityNotFoundError,
     RedisUnavailableError,
+    ValidationError,
 )
 from dbdaora.lease import lease_token
 from dbdaora.managers.base import CORRUPT, DOWN, MISS, M, Unanswered
@@ -181,7 +182,7 @@ class HashManager(ReadThrough[M]):
             CorruptData: Redis holds text that does not decode.
         """
         if selected is None:
-            return self.meta.from_hash(raw) if raw else MISS
+            return self.meta.from_hash(raw, key_parts) if raw else MISS
         if any(value is not None for value in raw):
             return self.meta.from_fields(selected, raw, key_parts)
         return MISS
@@ -200,6 +201,13 @@ class HashManager(ReadThrough[M]):
         Each id is a key value, or a tuple of key parts for a composite key.
         """
         meta = self.meta
+        if isinstance(ids, (str, bytes)):
+            raise ValidationError(
+                f"{meta.name}: get_many takes a collection of ids, got {ids!r}; "
+                "for one id, use get",
+                model=meta.name,
+                value=ids,
+            )
         parts_list = [self._parts_of(entity_id) for entity_id in ids]
         if not parts_list:
             return []

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dbdaora.exceptions import ValidationError
+from dbdaora.fields import unencodable_note
 
 if TYPE_CHECKING:
     from dbdaora.meta.field_info import FieldInfo
@@ -56,14 +57,14 @@ class KeyRules:
         """The key parts joined with ``:``, each checked; the fallback's record name."""
         if self._str_key and len(parts) == 1:
             part = parts[0]
-            if type(part) is str and part and ":" not in part:
+            if type(part) is str and part and ":" not in part and part.isascii():
                 return part
         texts = []
         for field, part in zip(self.key_fields, parts, strict=True):
             if part is None or not field.codec.check(part):
                 raise ValidationError(
                     f"{self.name}.{field.name}: key part must be {field.codec.type_name}, "
-                    f"got {part!r}",
+                    f"got {part!r}{unencodable_note(part)}",
                     model=self.name,
                     field=field.name,
                     value=part,

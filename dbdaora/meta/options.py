@@ -81,6 +81,14 @@ def declared_fields(cls: type, namespace: Mapping[str, Any]) -> dict[str, tuple[
         raise ConfigurationError(
             f"{cls.__name__}: cannot resolve an annotation: {exc}", model=cls.__name__
         ) from exc
+    bare = [name for name, value in namespace.items() if isinstance(value, FieldSpec)]
+    bare = [name for name in bare if name not in own]
+    if bare:
+        raise ConfigurationError(
+            f"{cls.__name__}.{bare[0]}: a field needs an annotation, as in "
+            f"`{bare[0]}: str = {namespace[bare[0]].kind.value}()`",
+            model=cls.__name__,
+        )
     declared: dict[str, tuple[Any, FieldSpec]] = {}
     for name in own:
         annotation = hints[name]
@@ -204,6 +212,7 @@ def compile_meta(
                 f"got {codec.type_name}",
                 model=name,
             )
+        _check_value_rules(name, field_name, spec, codec)
         infos.append(
             FieldInfo(
                 name=field_name,
@@ -236,6 +245,24 @@ def compile_meta(
         marker_prefix=f"{key_name}:not-found:",
         str_key=[(f.codec.category, f.codec.optional) for f in by_kind[FieldKind.KEY]]
         == [(Category.STR, False)],
+    )
+
+
+def _check_value_rules(model: str, field: str, spec: FieldSpec, codec: Any) -> None:
+    """A key, member or score is never None; a default is a value of its field."""
+    if codec.optional and spec.kind is not FieldKind.FIELD:
+        raise ConfigurationError(
+            f"{model}.{field}: a {spec.kind.value}() cannot be None; annotate it "
+            f"{codec.type_name}, without None",
+            model=model,
+        )
+    default = spec.default
+    if default is NO_DEFAULT or (default is None and codec.optional) or codec.check(default):
+        return
+    raise ConfigurationError(
+        f"{model}.{field}: default {default!r} is not a {codec.type_name}"
+        f"{' or None' if codec.optional else ''}",
+        model=model,
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dbdaora.exceptions import ValidationError
+from dbdaora.fields import mismatch_text
 
 if TYPE_CHECKING:
     from dbdaora.meta.field_info import FieldInfo
@@ -46,8 +47,7 @@ class RecordCodec:
 
     def mismatch(self, field: FieldInfo, value: Any) -> ValidationError:
         return ValidationError(
-            f"{self.name}.{field.name}: expected {field.codec.type_name}"
-            f"{' or None' if field.codec.optional else ''}, got {value!r}",
+            f"{self.name}.{field.name}: {mismatch_text(field.codec, value)}",
             model=self.name,
             field=field.name,
             value=value,
@@ -76,8 +76,13 @@ class RecordCodec:
         """A shallow copy, so a cached entity is never the caller's own object."""
         return self.build(dict(entity.__dict__))
 
-    def from_hash(self, raw: Mapping[bytes, bytes]) -> Any:
-        """Decode a whole Redis hash. Raises CorruptData on text that won't parse."""
+    def from_hash(self, raw: Mapping[bytes, bytes], parts: Sequence[Any] | None) -> Any:
+        """Decode a whole hash, read under the key ``parts`` (None: not a Redis read).
+
+        Raises:
+            CorruptData: text that won't parse, or key fields other than ``parts``
+                (a hash written under another entity's key).
+        """
         values: dict[str, Any] = {}
         for field in self.fields:
             text = raw.get(field.raw_name)
@@ -88,6 +93,13 @@ class RecordCodec:
                 values[field.name] = field.codec.decode(text)
             except Exception as exc:
                 raise self._unparsable(field, text) from exc
+        if parts is not None:
+            for field, part in zip(self.key_fields, parts, strict=True):
+                if values[field.name] != part:
+                    raise CorruptData(
+                        f"{self.name}.{field.name}: the hash under key {part!r} holds "
+                        f"{values[field.name]!r}"
+                    )
         return self.build(values)
 
     def _absent(self, field: FieldInfo) -> Any:

@@ -105,3 +105,20 @@ async def test_sorted_set_writes_to_a_wrong_type_key_succeed(
     assert [r.player for r in await rankings.get("b")] == ["q"]
     assert raw.zrange(b"ranking:b") == [(b"q", 2.0)]
     assert session.stats()["breakers"]["memory"] == "closed"
+
+
+async def test_a_hash_holding_another_key_is_corrupt_and_read_through(
+    session: Session, raw: RawView, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hash whose key field is not its key's (written by someone else) is a miss, rewritten."""
+    people = Person.objects.using(session)
+    a = Person(id="a", name="A", age=1)
+    await people.add(a)
+    for read in (lambda: people.get("a"), lambda: people.get_many(["a"])):
+        raw.hset(b"person:a", b"id", b"b")
+        with caplog.at_level("WARNING", logger="dbdaora"):
+            found = await read()
+        assert found in (a, [a])
+        assert raw.hgetall(b"person:a") == {b"id": b"a", b"name": b"A", b"age": b"1"}
+        assert "person:a" in caplog.text
+    assert session.stats()["breakers"]["memory"] == "closed"

@@ -37,6 +37,13 @@ def down_session() -> Session:
         (lambda p: p.get_many(["a", ""]), r"Person.id: key part must be non-empty"),
         (lambda p: p.delete("x:y"), r"Person.id: key part must be non-empty and without ':'"),
         (lambda p: p.exists(None), r"Person.id: key part must be str, got None"),
+        (lambda p: p.get_many("abc"), r"Person: get_many takes a collection of ids, got 'abc'"),
+        (lambda p: p.get_many(b"abc"), r"Person: get_many takes a collection of ids"),
+        (
+            lambda p: p.get("\ud800"),
+            r"Person.id: key part must be str, got '\\ud800': a lone surrogate has no UTF-8",
+        ),
+        (lambda p: p.get_many(["a", "b\udc00"]), r"Person.id: .*a lone surrogate"),
         (
             lambda p: p.add(Follow(user="a", other="b", since=1)),
             r"Person: expected a Person instance",

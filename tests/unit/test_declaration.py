@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from dbdaora import ConfigurationError, Field, Key, Model, Score, SortedMember, ValidationError
+from dbdaora import (
+    ConfigurationError,
+    Field,
+    Key,
+    Model,
+    Score,
+    SortedMember,
+    UnknownFieldError,
+    ValidationError,
+)
 from dbdaora.meta import StoreKind
 from tests.support.models import Follow, Person, Ranking
 
@@ -80,6 +89,26 @@ def test_objects_refuses_instances() -> None:
             r"Broken.x: dbdaora cannot store values of type object",
         ),
         ("id: float = Key()", r"Broken.id: Key\(\) must be str or int, got float"),
+        ("id: str | None = Key()", r"Broken.id: a Key\(\) cannot be None; annotate it str"),
+        (
+            "id: str = Key()\n    a: str | None = SortedMember()\n    b: float = Score()",
+            r"Broken.a: a SortedMember\(\) cannot be None",
+        ),
+        (
+            "id: str = Key()\n    a: str = SortedMember()\n    b: float | None = Score()",
+            r"Broken.b: a Score\(\) cannot be None",
+        ),
+        (
+            "id: str = Key()\n    count: int = Field(default='zero')",
+            r"Broken.count: default 'zero' is not a int",
+        ),
+        ("id: str = Key()\n    n: int = 'x'", r"Broken.n: default 'x' is not a int"),
+        ("id: str = Key()\n    n: int = None", r"Broken.n: default None is not a int"),
+        ("id = Key()", r"Broken.id: a field needs an annotation, as in `id: str = Key\(\)`"),
+        (
+            "id: str = Key()\n    name = Field()",
+            r"Broken.name: a field needs an annotation, as in `name: str = Field\(\)`",
+        ),
         (
             "id: str = Key()\n    class Meta:\n        max_size = 3",
             r"Broken.Meta.max_size is for sorted-set models",
@@ -161,3 +190,27 @@ def test_plain_annotations_are_fields() -> None:
 
     assert Plain(id="a").count == 5
     assert [f.name for f in Plain._meta.fields] == ["id", "count"]
+
+
+def test_an_undeclared_attribute_cannot_be_set() -> None:
+    """Setting a name that is no field raises UnknownFieldError (an AttributeError too)."""
+    person = Person(id="a", name="A")
+    with pytest.raises(UnknownFieldError, match=r"Person has no field 'nmae'; its fields: id"):
+        person.nmae = "B"  # type: ignore[attr-defined]  # the misspelling under test
+    assert isinstance(UnknownFieldError("x", model="Person"), AttributeError)
+    person.name = "B"
+    assert person == Person(id="a", name="B")
+    with pytest.raises(ValidationError, match=r"Person.age: expected int, got 'old'"):
+        person.age = "old"  # type: ignore[assignment]  # the wrong type under test
+    assert "nmae" not in vars(person)
+
+
+@pytest.mark.parametrize("value", ["\ud800", "a\udcff", "\udfff\u00e9"])
+def test_a_lone_surrogate_is_a_validation_error_naming_the_field(value: str) -> None:
+    """A str with no UTF-8 form is refused at construction, with the reason."""
+    with pytest.raises(ValidationError, match=r"Person.name: .*a lone surrogate") as caught:
+        Person(id="a", name=value)
+    assert caught.value.field == "name" and caught.value.value == value
+    with pytest.raises(ValidationError, match=r"Person.id: .*a lone surrogate"):
+        Person(id=value, name="A")
+    assert Person(id="é", name="日本").name == "日本"  # any str that encodes is fine

@@ -44,7 +44,7 @@ class DictFallback:
         found = []
         for name in names:
             record = self.records.get((meta.key_name, name))
-            found.append(None if record is None else meta.from_hash(record))
+            found.append(None if record is None else meta.from_hash(record, None))
         return found
 
     async def put_many(
