@@ -21,7 +21,7 @@ from dbdaora.legacy import (
     make_redis_data_source,
     make_sorted_set_service,
 )
-from dbdaora.model import Model
+from dbdaora.model import Model, SortedSetModel
 from dbdaora.session import Session
 from dbdaora.settings import configure
 
@@ -42,6 +42,7 @@ __all__ = [
     "Session",
     "SortedMember",
     "SortedSetEntity",
+    "SortedSetModel",
     "SortedSetRepository",
     "UnknownFieldError",
     "ValidationError",

@@ -3,21 +3,29 @@
 The metaclass only asks ``dbdaora.meta`` to compile the declaration and turns
 the class into an attrs class whose constructor checks every value;
 ``objects`` hands out the manager of the model's data type.
+
+Type checkers see the constructor through ``dataclass_transform`` and
+``objects`` through the overloads of ``Objects.__get__``: a ``Model`` subclass
+gets a ``HashManager`` of itself, a ``SortedSetModel`` subclass a
+``SortedSetManager`` of itself.
 """
 
 from __future__ import annotations
 
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, overload
 
 import attrs
 
 from dbdaora.exceptions import ConfigurationError, UnknownFieldError, ValidationError
 from dbdaora.fields import Codec, Field, Key, Score, SortedMember, mismatch_text
 from dbdaora.fields.spec import NO_DEFAULT
-from dbdaora.managers import Manager, manager_class
-from dbdaora.meta import ModelMeta, compile_meta, declared_fields, register
+from dbdaora.managers import HashManager, Manager, SortedSetManager, manager_class
+from dbdaora.meta import ModelMeta, StoreKind, compile_meta, declared_fields, register
+
+HashM = TypeVar("HashM", bound="Model")
+SortedM = TypeVar("SortedM", bound="SortedSetModel")
 
 
 @typing.dataclass_transform(
@@ -32,7 +40,7 @@ class ModelType(type):
         options = namespace.pop("Meta", None)
         cls = super().__new__(mcs, name, bases, namespace, **kwargs)
         model_bases = [base for base in bases if isinstance(base, ModelType)]
-        if model_bases:
+        if model_bases and "_kind" not in namespace:
             if any("_meta" in vars(base) for base in model_bases):
                 raise ConfigurationError(
                     f"{name}: a model cannot subclass another model; declare its fields itself",
@@ -48,6 +56,12 @@ class Objects:
     def __init__(self) -> None:
         self._managers: dict[type, Manager[Any]] = {}
 
+    # The overloads only tell type checkers which manager a model gets (the
+    # first that fits wins); at run time the model's fields choose it (MANAGERS).
+    @overload
+    def __get__(self, instance: None, owner: type[SortedM]) -> SortedSetManager[SortedM]: ...
+    @overload
+    def __get__(self, instance: None, owner: type[HashM]) -> HashManager[HashM]: ...
     def __get__(self, instance: object, owner: type) -> Any:
         if instance is not None:
             raise AttributeError(
@@ -90,6 +104,12 @@ def _build(cls: type, namespace: Mapping[str, Any], options: type | None) -> Mod
     """
     given = {k: v for k, v in vars(options).items() if not k.startswith("__")} if options else {}
     meta = compile_meta(cls, declared_fields(cls, namespace), given)
+    demanded: StoreKind | None = getattr(cls, "_kind", None)
+    if demanded is StoreKind.SORTED_SET and meta.kind is not demanded:
+        raise ConfigurationError(
+            f"{meta.name}: a SortedSetModel declares a SortedMember() and a Score()",
+            model=meta.name,
+        )
     attributes: dict[str, Any] = {}
     for field in meta.fields:
         default: Any = attrs.NOTHING if field.default is NO_DEFAULT else field.default
@@ -132,8 +152,22 @@ class Model(metaclass=ModelType):
 
     Subclasses annotate their attributes with ``Key()``, ``Field()``,
     ``SortedMember()`` and ``Score()`` and may carry a ``class Meta`` with
-    ``key_name``, ``expire_time`` and (sorted sets) ``max_size``.
+    ``key_name``, ``expire_time`` and (sorted sets) ``max_size``. Type checkers
+    see ``objects`` as a ``HashManager``; sorted-set models subclass
+    ``SortedSetModel`` for theirs.
     """
 
     _meta: ClassVar[ModelMeta]
-    objects: ClassVar[Any] = Objects()
+    # The data type a declaration base demands of its subclasses; None: the fields choose.
+    _kind: ClassVar[StoreKind | None] = None
+    objects: ClassVar[Objects] = Objects()
+
+
+class SortedSetModel(Model):
+    """Base of sorted-set models: one ``SortedMember()``, one ``Score()``, and ``Key()`` fields.
+
+    ``objects`` is then a ``SortedSetManager`` to type checkers too. (A ``Model``
+    subclass with these fields works alike at run time.)
+    """
+
+    _kind = StoreKind.SORTED_SET

@@ -14,7 +14,7 @@ import contextlib
 import enum
 import logging
 from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
-from typing import Any, Final, Generic, Literal, ParamSpec, TypeVar
+from typing import Any, Final, Generic, Literal, ParamSpec, Self, TypeVar
 
 from dbdaora.exceptions import (
     BackendError,
@@ -72,7 +72,7 @@ class Manager(Generic[M]):
     def session(self) -> Session:
         return self._session if self._session is not None else default_session()
 
-    def using(self, session: Session) -> Any:
+    def using(self, session: Session) -> Self:
         """This manager on an explicit session."""
         return type(self)(self.meta, session)
 
