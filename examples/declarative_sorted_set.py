@@ -1,4 +1,4 @@
-"""The seed README's sorted-set example (seed_sorted_set.py), declared as a Model.
+"""The seed README's sorted-set example (seed_sorted_set.py), declared as a SortedSetModel.
 
 A declared sorted-set model is one member per instance; ``replace`` writes the
 whole set, as PlaylistRepository.add does, into the same sorted set
@@ -7,11 +7,11 @@ whole set, as PlaylistRepository.add does, into the same sorted set
 
 import asyncio
 
-from dbdaora import Key, Model, Score, Session, SortedMember
+from dbdaora import Key, Score, Session, SortedMember, SortedSetModel
 from dbdaora.backends import DictFallback, InProcessRedis
 
 
-class Playlist(Model):
+class Playlist(SortedSetModel):
     id: str = Key()
     music: str = SortedMember()
     position: float = Score()

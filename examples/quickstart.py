@@ -11,7 +11,7 @@ import asyncio
 import os
 
 import dbdaora
-from dbdaora import EntityNotFoundError, Field, Key, Model, Score, SortedMember
+from dbdaora import EntityNotFoundError, Field, Key, Model, Score, SortedMember, SortedSetModel
 
 
 class Person(Model):
@@ -23,7 +23,7 @@ class Person(Model):
         expire_time = 60
 
 
-class Ranking(Model):
+class Ranking(SortedSetModel):
     board: str = Key()
     player: str = SortedMember()
     points: float = Score()
