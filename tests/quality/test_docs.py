@@ -1,4 +1,5 @@
-"""The documentation site builds under ``mkdocs build --strict``, and every code block in it runs.
+"""The documentation site builds under ``mkdocs build --strict``, and every code block in it (and
+in the README) runs.
 
 How the code blocks are run (the convention the pages are written to):
 
@@ -43,6 +44,7 @@ from dbdaora.session import session as default_sessions
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.rglob("*.md"))
+RUNNABLE = [ROOT / "README.md", *PAGES]
 
 FENCE = re.compile(
     r"^(?P<skip><!-- no-run: (?P<why>[^>]+?) -->\n)?```python\n(?P<code>.*?)^```$",
@@ -75,7 +77,7 @@ def compiled(page: Path, block: Block) -> Any:
 
 def test_the_docs_have_runnable_pages() -> None:
     """The pages have code blocks, and only a few of them need a server."""
-    every = [block for page in PAGES for block in blocks(page)]
+    every = [block for page in RUNNABLE for block in blocks(page)]
     skipped = [block for block in every if block.no_run]
     assert len(every) >= 30 and len(skipped) <= len(every) // 4, (len(every), len(skipped))
 
@@ -114,7 +116,7 @@ async def page_sandbox(
         MODELS.update(models)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[str(page.relative_to(DOCS)) for page in PAGES])
+@pytest.mark.parametrize("page", RUNNABLE, ids=[str(page.relative_to(ROOT)) for page in RUNNABLE])
 async def test_page_code_blocks_run(
     page: Path, page_sandbox: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
