@@ -24,6 +24,8 @@ REDIS_SCHEMES: dict[str, tuple[str, str | None]] = {
     "unix": ("dbdaora.backends.redis.single:RedisStore", "redis"),
     "redis+cluster": ("dbdaora.backends.redis.cluster:ClusterStore", "redis"),
     "rediss+cluster": ("dbdaora.backends.redis.cluster:ClusterStore", "redis"),
+    "redis+sentinel": ("dbdaora.backends.redis.sentinel:SentinelStore", "redis"),
+    "rediss+sentinel": ("dbdaora.backends.redis.sentinel:SentinelStore", "redis"),
 }
 FALLBACK_SCHEMES: dict[str, tuple[str, str | None]] = {
     "memory": ("dbdaora.backends.fallback.dict:DictFallback", None),

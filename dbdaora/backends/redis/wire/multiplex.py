@@ -332,6 +332,12 @@ class Multiplexer:
         if self._queued and not self._closed and self._opening is None:
             self._opening = asyncio.ensure_future(self._open())
 
+    def reconnect(self, failure: Exception) -> None:
+        """Drop the connection now (the server is no longer the one to talk to): the
+        callers it owes replies get ``failure``, and the next command opens a new one."""
+        if self._connection is not None:
+            self._drop(failure)
+
     async def close(self) -> None:
         """Close the connection; callers still waiting get ConnectionError."""
         self._closed = True

@@ -18,9 +18,9 @@ from redis.exceptions import NoScriptError, RedisError
 
 from dbdaora.backends.redis.wire.link import Calls, Lua, PerLoop, failed
 from dbdaora.backends.redis.wire.multiplex import Multiplexer
-from dbdaora.backends.redis.wire.transport import Direct, Operation
+from dbdaora.backends.redis.wire.transport import Direct, Operation, Transport
 from dbdaora.backends.urls import mask_url
-from dbdaora.exceptions import BackendError, ConfigurationError
+from dbdaora.exceptions import BackendError, BadDataError, ConfigurationError
 
 # Seconds a connection owing replies may hear nothing before it is replaced;
 # a URL's or the options' socket_timeout wins.
@@ -28,6 +28,22 @@ STALL_SECONDS = 5.0
 
 # What the driver raises when the server cannot be reached or answers an error.
 DRIVER_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
+
+
+def with_defaults(options: dict[str, Any]) -> dict[str, Any]:
+    """dbdaora's redis-py options for a server's connections, under ``options``."""
+    # One retry, at once: it reconnects when the server dropped a connection
+    # (a restart); a longer policy would only stretch an outage past the
+    # session's memory_timeout. Auto-pipelined, the store keeps one connection;
+    # without it each call holds one of at most 50, so callers beyond 50 wait
+    # for one (within memory_timeout) rather than fail or open hundreds.
+    return {
+        "protocol": 2,
+        "decode_responses": False,
+        "retry": Retry(NoBackoff(), 1),
+        "max_connections": 50,
+        **options,
+    }
 
 
 def _evalsha(script: Lua, keys: list[bytes], args: list[Any]) -> Operation:
@@ -66,20 +82,9 @@ class NodeLink:
             parse_url(self._dsn)
         except ValueError as exc:
             raise ConfigurationError(f"bad Redis URL {self.url!r}: {exc}") from exc
-        # One retry, at once: it reconnects when the server dropped a connection
-        # (a restart); a longer policy would only stretch an outage past the
-        # session's memory_timeout. Auto-pipelined, the store keeps one connection;
-        # without it each call holds one of at most 50, so callers beyond 50 wait
-        # for one (within memory_timeout) rather than fail or open hundreds.
-        return {
-            "protocol": 2,
-            "decode_responses": False,
-            "retry": Retry(NoBackoff(), 1),
-            "max_connections": 50,
-            **options,
-        }
+        return with_defaults(options)
 
-    def _open(self) -> Multiplexer | Direct:
+    def _open(self) -> Transport:
         if self._autopipeline:
             pool = ConnectionPool.from_url(self._dsn, **self._options)
             stall = {**parse_url(self._dsn), **self._options}.get("socket_timeout")
@@ -91,7 +96,7 @@ class NodeLink:
         try:
             return await self._transports.current().run(operation)
         except DRIVER_ERRORS as exc:
-            raise failed(self.url, exc) from exc
+            raise self._failed(exc) from exc
 
     async def run_all(self, operations: list[Operation]) -> list[Any]:
         if len(operations) == 1:
@@ -99,7 +104,11 @@ class NodeLink:
         try:
             return await self._transports.current().run_all(operations)
         except DRIVER_ERRORS as exc:
-            raise failed(self.url, exc) from exc
+            raise self._failed(exc) from exc
+
+    def _failed(self, exc: BaseException) -> BackendError | BadDataError:
+        """What a driver's error becomes; a subclass may act on it first (``SentinelLink``)."""
+        return failed(self.url, exc)
 
     # A server that lost its scripts answers NOSCRIPT: load the script, then ask again.
 

@@ -1,0 +1,212 @@
+"""The link to the master a Redis Sentinel deployment names (``redis+sentinel://``).
+
+``redis+sentinel://[[user]:password@]host1:port1,host2:port2/<master-name>/<db>``
+lists the sentinels (any that answers will do); the password, TLS
+(``rediss+sentinel://``, to the master) and query options are the single-node
+URL's and reach the data nodes. ``sentinel_password`` and ``sentinel_username``
+in the query reach the sentinels.
+
+The commands go as on one node (``node``): one multiplexed connection, or
+redis-py's pool without auto-pipelining. What changes is where a connection
+goes: each one is a redis-py ``SentinelManagedConnection``, which asks the
+sentinels for the master's address before it connects, so a connection that
+breaks is replaced by one to whoever is master then. On top of redis-py, a
+connection checks with ROLE that the server it reached is a master (the
+sentinels may not yet know of a failover), a READONLY answer (a demoted old
+master) drops the connection, and ``follow_master`` — the store's ping, the
+breaker's probe — asks the sentinels again and leaves a server that is no
+longer the master.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.connection import SSLConnection, parse_url
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from dbdaora.backends.redis.wire.link import failed
+from dbdaora.backends.redis.wire.multiplex import Multiplexer
+from dbdaora.backends.redis.wire.node import DRIVER_ERRORS, STALL_SECONDS, NodeLink, with_defaults
+from dbdaora.backends.redis.wire.transport import Direct, Operation
+from dbdaora.exceptions import BackendError, BadDataError, ConfigurationError
+
+SENTINEL_PORT = 26379
+# Seconds, for the sentinels' connections; the URL's socket_timeout and
+# socket_connect_timeout win. Bounded so that a hung sentinel is passed over for
+# the next one within a probe, not waited for.
+SENTINEL_TIMEOUT = 1.0
+# Query options that are the sentinels', not the data nodes'.
+SENTINEL_OPTIONS = {"sentinel_password": "password", "sentinel_username": "username"}
+
+
+class MasterConnection(SentinelManagedConnection):
+    """A connection to the address the sentinels give, refused unless it is a master."""
+
+    async def on_connect_check_health(self, check_health: bool = True) -> None:
+        await super().on_connect_check_health(check_health=check_health)
+        await self.send_command("ROLE")
+        role = await self.read_response()
+        if not role or role[0] != b"master":
+            raise RedisConnectionError(
+                f"{self.host}:{self.port} is not the master (a replica, or a demoted master)"
+            )
+
+
+class MasterSSLConnection(MasterConnection, SSLConnection):
+    """``MasterConnection`` over TLS (``rediss+sentinel://``)."""
+
+
+def parse_sentinel_url(
+    url: str,
+) -> tuple[list[tuple[str, int]], str, dict[str, Any], dict[str, Any]]:
+    """The sentinels' (host, port), the master's name, the data nodes' options and
+    the sentinels' options of a ``redis+sentinel://`` URL.
+
+    Raises:
+        ValueError: no sentinel, a sentinel not ``host[:port]``, no master name, or
+            a database that is not a number.
+    """
+    parts = urlsplit(url)
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    if not hosts:
+        raise ValueError("no sentinel host:port listed")
+    sentinels = []
+    for address in hosts.split(","):
+        host, colon, port = address.rpartition(":")
+        if not colon:
+            host, port = address, str(SENTINEL_PORT)
+        if not host or not port.isdigit():
+            raise ValueError(f"sentinel {address!r} is not host:port")
+        sentinels.append((host.strip("[]"), int(port)))
+    name, _, db = parts.path.strip("/").partition("/")
+    if not name:
+        raise ValueError("no master name: the path is /<master-name>/<db>")
+    if db and not db.isdigit():
+        raise ValueError(f"database {db!r} is not a number")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    sentinel_options: dict[str, Any] = {
+        SENTINEL_OPTIONS[key]: value for key, value in query if key in SENTINEL_OPTIONS
+    }
+    rest = urlencode([(key, value) for key, value in query if key not in SENTINEL_OPTIONS])
+    scheme = "rediss" if parts.scheme.startswith("rediss") else "redis"
+    first = f"{userinfo}{at}{sentinels[0][0]}:{sentinels[0][1]}"
+    node_url = urlunsplit((scheme, first, f"/{db or 0}", rest, ""))
+    options: dict[str, Any] = dict(parse_url(node_url))
+    options.pop("host", None)
+    options.pop("port", None)
+    ssl = options.pop("connection_class", None) is SSLConnection
+    options["connection_class"] = MasterSSLConnection if ssl else MasterConnection
+    for key, value in options.items():
+        if key.startswith("socket_") and "timeout" in key:
+            sentinel_options.setdefault(key, value)
+    sentinel_options.setdefault("socket_timeout", SENTINEL_TIMEOUT)
+    sentinel_options.setdefault("socket_connect_timeout", SENTINEL_TIMEOUT)
+    return sentinels, unquote(name), options, sentinel_options
+
+
+class MasterTransport:
+    """A transport to the current master: the sentinels' client, the connection
+    pool that asks them, and the transport over that pool."""
+
+    def __init__(self, sentinel: Sentinel, pool: SentinelConnectionPool, autopipeline: bool):
+        self.sentinel = sentinel
+        self.pool = pool
+        self.inner: Multiplexer | Direct
+        if autopipeline:
+            stall = pool.connection_kwargs.get("socket_timeout") or STALL_SECONDS
+            self.inner = Multiplexer(pool.make_connection, stall_timeout=stall)
+        else:
+            self.inner = Direct(Redis.from_pool(pool))
+
+    def run(self, operation: Operation) -> Awaitable[Any]:
+        return self.inner.run(operation)
+
+    def run_all(self, operations: list[Operation]) -> Awaitable[list[Any]]:
+        return self.inner.run_all(operations)
+
+    def leave(self, reason: str) -> None:
+        """Drop the multiplexed connection: the next command asks the sentinels.
+
+        A pooled connection (no auto-pipelining) is left to redis-py, which drops
+        it on READONLY and when the master's address changes.
+        """
+        if isinstance(self.inner, Multiplexer):
+            self.inner.reconnect(RedisConnectionError(reason))
+
+    async def follow_master(self) -> None:
+        """Ask the sentinels for the master; leave the connection if it moved."""
+        before = self.pool.master_address
+        # redis-py leaves get_master_address unannotated
+        now = await self.pool.get_master_address()  # type: ignore[no-untyped-call]
+        if before is not None and now != before:
+            self.leave(f"the master moved from {before} to {now}")
+
+    async def close(self) -> None:
+        try:
+            await self.inner.close()
+        finally:
+            await self.sentinel.aclose()
+
+
+class SentinelLink(NodeLink):
+    """The connection side of ``SentinelStore``: ``NodeLink``'s, to the current master.
+
+    Args:
+        url: ``redis+sentinel://`` with the sentinels and the master's name.
+        autopipeline: multiplex every command on one connection, rather than one
+            pooled connection per call.
+        options: redis-py options for the data nodes; they win over the URL's.
+
+    Raises:
+        ConfigurationError: the URL does not parse, or names no sentinel or no master.
+    """
+
+    _sentinels: list[tuple[str, int]]
+    _sentinel_options: dict[str, Any]
+    master_name: str
+
+    def _client_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        try:
+            parsed = parse_sentinel_url(self._dsn)
+        except ValueError as exc:
+            raise ConfigurationError(f"bad Redis Sentinel URL {self.url!r}: {exc}") from exc
+        self._sentinels, self.master_name, url_options, self._sentinel_options = parsed
+        return with_defaults({**url_options, **options})
+
+    def _open(self) -> MasterTransport:
+        # redis-py leaves Sentinel's and its pool's __init__ unannotated
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            self._sentinels, sentinel_kwargs=self._sentinel_options
+        )
+        pool = SentinelConnectionPool(  # type: ignore[no-untyped-call]
+            self.master_name, sentinel, **self._options
+        )
+        return MasterTransport(sentinel, pool, self._autopipeline)
+
+    def _failed(self, exc: BaseException) -> BackendError | BadDataError:
+        if isinstance(exc, ResponseError) and "READONLY" in str(exc):
+            self._transport().leave("the master was demoted to a replica")
+        return failed(self.url, exc)
+
+    def _transport(self) -> MasterTransport:
+        transport = self._transports.current()
+        assert isinstance(transport, MasterTransport)
+        return transport
+
+    async def follow_master(self) -> None:
+        """Ask the sentinels which server is the master, and go there if it moved.
+
+        Raises:
+            BackendError: no sentinel answers, or none knows a master by that name
+                that is up.
+        """
+        try:
+            await self._transport().follow_master()
+        except DRIVER_ERRORS as exc:
+            raise failed(self.url, exc) from exc
