@@ -15,6 +15,7 @@ from dbdaora.backends import DictFallback, InProcessRedis
 from tests.support.cluster_server import ClusterServer, redis_cluster
 from tests.support.datastore_server import EMULATOR, DatastoreEmulator, datastore_emulator
 from tests.support.raw import RawView
+from tests.support.sentinel_server import SentinelServer, redis_sentinel
 from tests.support.servers import PostgresServer, RedisServer, postgres_server, redis_server
 from tests.support.stacks import REDIS_SIDES, STACKS
 
@@ -74,6 +75,22 @@ def cluster_store(cluster_proc: ClusterServer, raw_cluster: RedisCluster) -> tup
     from dbdaora.backends.redis.cluster import ClusterStore
 
     return ClusterStore(cluster_proc.url), RawView(None, raw_cluster)
+
+
+@pytest.fixture(scope="session")
+def sentinel_proc() -> Iterator[SentinelServer]:
+    """A master, its replica and three sentinels, private, for this test run only."""
+    with redis_sentinel() as deployment:
+        yield deployment
+
+
+@pytest.fixture
+def sentinel(sentinel_proc: SentinelServer) -> Iterator[SentinelServer]:
+    """The Sentinel deployment, emptied; a killed master is back as a replica after."""
+    sentinel_proc.flushall()
+    yield sentinel_proc
+    sentinel_proc.restore()
+    sentinel_proc.flushall()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ driver is needed only where its scheme is used, and a missing one is a
 from __future__ import annotations
 
 import importlib
+import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,8 +36,12 @@ FALLBACK_SCHEMES: dict[str, tuple[str, str | None]] = {
 }
 
 
+_QUERY_PASSWORD = re.compile(r"((?:^|&)[^=&]*password=)[^&]*")
+
+
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``***``, fit for errors and logs.
+    """The URL with its passwords replaced by ``***``, fit for errors and logs: the
+    userinfo's and any query option named ``*password`` (``sentinel_password``).
 
     Raises:
         ConfigurationError: the URL does not parse.
@@ -46,12 +51,13 @@ def mask_url(url: str) -> str:
         password = parts.password
     except ValueError as exc:
         raise ConfigurationError(f"malformed URL: {exc}") from exc
+    query = _QUERY_PASSWORD.sub(r"\1***", parts.query)
     if password is None:
-        return url
+        return urlunsplit(parts._replace(query=query)) if query != parts.query else url
     user = parts.username or ""
     # The hosts as written: a cluster URL lists several, which urlsplit's port cannot parse.
     hosts = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}", query=query))
 
 
 SIDES = {

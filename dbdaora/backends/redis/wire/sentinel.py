@@ -26,7 +26,9 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.connection import SSLConnection, parse_url
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
@@ -176,7 +178,10 @@ class SentinelLink(NodeLink):
             parsed = parse_sentinel_url(self._dsn)
         except ValueError as exc:
             raise ConfigurationError(f"bad Redis Sentinel URL {self.url!r}: {exc}") from exc
-        self._sentinels, self.master_name, url_options, self._sentinel_options = parsed
+        self._sentinels, self.master_name, url_options, sentinel_options = parsed
+        # redis-py's default, three retries with backoff, would hold a probe on a
+        # dead sentinel for seconds before it asks the next one.
+        self._sentinel_options = {"retry": Retry(NoBackoff(), 1), **sentinel_options}
         return with_defaults({**url_options, **options})
 
     def _open(self) -> MasterTransport:
