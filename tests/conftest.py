@@ -185,19 +185,34 @@ def clean_settings() -> Iterator[None]:
     settings.reset()
 
 
-# The 0.27 API takes single-node Redis URLs only (make_redis_data_source).
-@pytest.fixture(params=["memory", "redis"])
+# The 0.27 API takes every real Redis URL (make_redis_data_source): one node, a cluster,
+# a Sentinel deployment.
+@pytest.fixture(params=["memory", "redis", "cluster", "sentinel"])
 async def legacy_memory(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Any, RawView]]:
     """A 0.27 memory data source on each Redis side, with a raw view of what it holds:
-    ``DictMemoryDataSource()``, or ``make_redis_data_source(url)`` on the private server."""
+    ``DictMemoryDataSource()``, or ``make_redis_data_source(url)`` on the private server,
+    cluster or Sentinel deployment."""
     from dbdaora import DictMemoryDataSource, make_redis_data_source
 
     if request.param == "memory":
         source = DictMemoryDataSource()
         yield source, RawView(source, None)
         return
-    server: RedisServer = request.getfixturevalue("redis_proc")
-    client: redis.Redis = request.getfixturevalue("raw_redis")
-    store = await make_redis_data_source(server.url)
+    client: redis.Redis | RedisCluster
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis_proc")
+        client = request.getfixturevalue("raw_redis")
+        url = server.url
+    elif request.param == "cluster":
+        cluster: ClusterServer = request.getfixturevalue("cluster_proc")
+        client = request.getfixturevalue("raw_cluster")
+        url = cluster.url
+    else:
+        deployment: SentinelServer = request.getfixturevalue("sentinel")
+        client = deployment.master().client()
+        url = deployment.url()
+    store = await make_redis_data_source(url)
     yield store, RawView(None, client)
     await store.close()
+    if request.param == "sentinel":
+        client.close()

@@ -7,6 +7,7 @@ and write goes through a ``HashManager`` or ``SortedSetManager`` on a ``Session`
 from dbdaora.legacy.data_sources import (
     DictFallbackDataSource,
     DictMemoryDataSource,
+    make_aioredis_data_source,
     make_redis_data_source,
 )
 from dbdaora.legacy.entities import SortedSetEntity
@@ -32,6 +33,7 @@ __all__ = [
     "SortedSetQuery",
     "SortedSetQueryMany",
     "SortedSetRepository",
+    "make_aioredis_data_source",
     "make_hash_service",
     "make_redis_data_source",
     "make_sorted_set_service",

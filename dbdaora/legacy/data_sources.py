@@ -1,9 +1,9 @@
 """0.27's data sources, as the core's stores.
 
-A repository takes a store for each side, or its URL: the fallback side goes
-through the scheme table of ``dbdaora.backends``, so every fallback backend
-registered there (``memory://`` today) works as a 0.27 fallback data source
-with no code here.
+A repository takes a store for each side, or its URL: both sides go through the
+scheme table of ``dbdaora.backends``, so every backend registered there works as
+a 0.27 data source with no code here: on the Redis side one node, a cluster or a
+Sentinel deployment.
 """
 
 from __future__ import annotations
@@ -16,7 +16,18 @@ from dbdaora.backends.redis.protocol import RedisSide
 from dbdaora.backends.urls import mask_url, open_redis_side
 from dbdaora.exceptions import ConfigurationError
 
-REDIS_SCHEMES = ("redis", "rediss", "unix")
+# Every URL of a real Redis: one node, a cluster, or the master a Sentinel names.
+REDIS_SCHEMES = (
+    "redis",
+    "rediss",
+    "unix",
+    "redis+cluster",
+    "rediss+cluster",
+    "redis+sentinel",
+    "rediss+sentinel",
+)
+# What 0.27's make_aioredis_data_source() opened with no URI: redis-py's default.
+DEFAULT_URI = "redis://"
 
 
 class DictMemoryDataSource(InProcessRedis):
@@ -34,17 +45,39 @@ class DictFallbackDataSource(DictFallback):
 
 
 async def make_redis_data_source(url: str) -> RedisSide:
-    """A Redis data source on a real server (``redis://``, ``rediss://``, ``unix://``).
+    """A Redis data source on a real server: one node (``redis://``, ``rediss://``,
+    ``unix://``), a cluster (``redis+cluster://``) or a Sentinel deployment's master
+    (``redis+sentinel://``).
 
     A coroutine, as 0.27's factories were: ``functools.partial(make_redis_data_source,
     url)`` is a ``memory_data_source_factory``. Connections open on first use, on
     the event loop using them.
 
     Raises:
-        ConfigurationError: not a Redis URL, or the ``redis`` extra is not installed.
+        ConfigurationError: not a Redis URL, a malformed one, or the ``redis`` extra
+            is not installed.
     """
     if urlsplit(url).scheme not in REDIS_SCHEMES:
         raise ConfigurationError(
             f"{mask_url(url)!r} is not a Redis URL; schemes: {list(REDIS_SCHEMES)}"
         )
     return open_redis_side(url)
+
+
+async def make_aioredis_data_source(*uris: str) -> RedisSide:
+    """0.27's aioredis factory: the data source of one Redis URL, as
+    ``make_redis_data_source`` (a cluster or Sentinel URL included); none is
+    ``redis://`` (localhost:6379, database 0), as in 0.27.
+
+    Raises:
+        ConfigurationError: several URIs (0.27 sharded keys over them by a hash ring,
+            a layout this library does not read; a cluster URL lists several nodes
+            instead), or a URI ``make_redis_data_source`` refuses.
+    """
+    if len(uris) > 1:
+        raise ConfigurationError(
+            f"make_aioredis_data_source takes one URI, got {len(uris)} "
+            f"({', '.join(repr(mask_url(uri)) for uri in uris)}): client-side sharding is "
+            "not supported; list a cluster's nodes in one redis+cluster:// URL"
+        )
+    return await make_redis_data_source(uris[0] if uris else DEFAULT_URI)
