@@ -133,7 +133,7 @@ class SentinelServer:
         master = self.master()
         for node in self.nodes:
             if node.process is None:
-                node.start()
+                _start(node)
             if node is not master:
                 with node.client() as client:
                     client.execute_command("REPLICAOF", "127.0.0.1", master.port)
@@ -170,6 +170,13 @@ class SentinelServer:
             client.wait(1, 2000)
 
 
+def _start(node: RedisServer) -> None:
+    node.start()
+    with node.client() as client:
+        # Redis 7 waits 5 s for more replicas before a diskless full sync: start at once.
+        client.config_set("repl-diskless-sync-delay", 0)
+
+
 def _flags(entry: object) -> str:
     if isinstance(entry, dict):
         return str(entry.get("flags", ""))
@@ -188,7 +195,7 @@ def redis_sentinel() -> Iterator[SentinelServer]:
             directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="dbdaora-sentinel-"))
             node = RedisServer(port, directory)
             stack.callback(node.stop)
-            node.start()
+            _start(node)
             nodes.append(node)
         with nodes[1].client() as client:
             client.execute_command("REPLICAOF", "127.0.0.1", nodes[0].port)

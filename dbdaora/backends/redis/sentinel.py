@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import RedisError
+
 from dbdaora.backends.redis import operations as ops
 from dbdaora.backends.redis.protocol import RedisSide
 from dbdaora.backends.redis.single import RedisStore, SingleKeyOperations
 from dbdaora.backends.redis.wire.sentinel import SentinelLink
+from dbdaora.exceptions import BackendError
 
 
 class SentinelStore(RedisStore):
@@ -40,7 +43,16 @@ class SentinelStore(RedisStore):
 
     async def ping(self) -> None:
         await self._sentinel.follow_master()
-        await self._sentinel.run(ops.ping())
+        try:
+            await self._sentinel.run(ops.ping())
+        except BackendError as exc:
+            # The first connection to a new master fails once, so that calls see
+            # the move (``MasterConnection``); a probe, which only asks whether Redis
+            # answers, asks again. The session checks for a restart all the same:
+            # it does after any failed call.
+            if type(exc.__cause__) is not RedisError:
+                raise
+            await self._sentinel.run(ops.ping())
 
 
 if TYPE_CHECKING:

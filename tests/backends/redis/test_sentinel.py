@@ -236,3 +236,44 @@ async def test_a_fresh_process_never_reads_the_promoted_replicas_older_copy(
     assert await _read_in_another_process(sentinel.url(), fallback) == "new"
     with replica.client() as client:
         assert client.hget(b"person:a", "name") != b"old"
+
+
+async def test_a_graceful_failover_is_followed_and_no_older_copy_served(
+    sentinel: SentinelServer, tmp_path: Path
+) -> None:
+    """SENTINEL FAILOVER: the old master stays up, a master, until Sentinel demotes it
+    (seconds later); the session moves to the promoted replica within REACH_BOUND of
+    the sentinels reporting it, and never serves the copy the replica held that the
+    fallback does not."""
+    fallback = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    async with Session(memory=sentinel.url(), fallback=fallback, expire_time=3600) as session:
+        people = Person.objects.using(session)
+        await session.create_all()
+        await people.add(Person(id="a", name="new"))
+        old, replica = sentinel.master(), sentinel.replica()
+        with old.client() as client:
+            client.wait(1, 2000)
+        with replica.client() as client:  # the replica holds an older copy of its own
+            client.config_set("replica-read-only", "no")
+            client.hset(b"person:a", "name", "older")
+        try:
+            with sentinel.sentinels[0].client() as client:
+                client.execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
+            await asyncio.to_thread(sentinel.wait_promoted, old.port)
+            promoted_at = time.monotonic()
+            written = 0
+            while True:
+                assert (await people.get("a")).name == "new"
+                written += 1
+                await people.add(Person(id="b", name=str(written)))
+                with replica.client() as client:
+                    if client.hget(b"person:b", "name") == str(written).encode():
+                        break
+                assert time.monotonic() - promoted_at <= REACH_BOUND, "still on the old master"
+                await asyncio.sleep(0.05)
+            with replica.client() as client:
+                assert client.hget(b"person:a", "name") != b"older"
+            assert (await people.get("a")).name == "new"
+        finally:
+            with replica.client() as client:
+                client.config_set("replica-read-only", "yes")

@@ -20,6 +20,8 @@ longer the master.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
@@ -30,7 +32,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from dbdaora.backends.redis.wire.link import failed
 from dbdaora.backends.redis.wire.multiplex import Multiplexer
@@ -43,12 +45,31 @@ SENTINEL_PORT = 26379
 # socket_connect_timeout win. Bounded so that a hung sentinel is passed over for
 # the next one within a probe, not waited for.
 SENTINEL_TIMEOUT = 1.0
+# Seconds between two questions to the sentinels about the master, beside those
+# on each new connection and each probe: how long a session may stay on a master
+# that Sentinel replaced while it was still up.
+FOLLOW_INTERVAL = 1.0
 # Query options that are the sentinels', not the data nodes'.
 SENTINEL_OPTIONS = {"sentinel_password": "password", "sentinel_username": "username"}
 
 
+class MasterPool(SentinelConnectionPool):
+    """redis-py's pool of connections to a Sentinel master, and the master its last
+    connection reached."""
+
+    served_by: tuple[str, int] | None = None
+
+
 class MasterConnection(SentinelManagedConnection):
-    """A connection to the address the sentinels give, refused unless it is a master."""
+    """A connection to the address the sentinels give, refused unless it is a master.
+
+    The first connection to a master other than the last one's fails too, once,
+    with a ``RedisError`` that redis-py does not retry: its callers answer from
+    the fallback, and the session checks for a restart before its next call (the
+    promoted replica's copies may be older than acknowledged writes), as after
+    any failure. Without it, a connection that broke while idle would move to
+    the new master with no call seeing it.
+    """
 
     async def on_connect_check_health(self, check_health: bool = True) -> None:
         await super().on_connect_check_health(check_health=check_health)
@@ -58,6 +79,11 @@ class MasterConnection(SentinelManagedConnection):
             raise RedisConnectionError(
                 f"{self.host}:{self.port} is not the master (a replica, or a demoted master)"
             )
+        pool = self.connection_pool
+        address = (self.host, self.port)
+        previous, pool.served_by = pool.served_by, address
+        if previous is not None and previous != address:
+            raise RedisError(f"the master moved from {previous} to {address}")
 
 
 class MasterSSLConnection(MasterConnection, SSLConnection):
@@ -114,9 +140,11 @@ def parse_sentinel_url(
 
 class MasterTransport:
     """A transport to the current master: the sentinels' client, the connection
-    pool that asks them, and the transport over that pool."""
+    pool that asks them, the transport over that pool, and the task that asks the
+    sentinels every ``FOLLOW_INTERVAL``. Made in the running event loop.
+    """
 
-    def __init__(self, sentinel: Sentinel, pool: SentinelConnectionPool, autopipeline: bool):
+    def __init__(self, sentinel: Sentinel, pool: MasterPool, autopipeline: bool):
         self.sentinel = sentinel
         self.pool = pool
         self.inner: Multiplexer | Direct
@@ -125,6 +153,16 @@ class MasterTransport:
             self.inner = Multiplexer(pool.make_connection, stall_timeout=stall)
         else:
             self.inner = Direct(Redis.from_pool(pool))
+        self._follower = asyncio.get_running_loop().create_task(self._following())
+
+    async def _following(self) -> None:
+        # A master that Sentinel replaced while it was up (SENTINEL FAILOVER, a
+        # partition) keeps its clients until Sentinel turns it into a replica, up to
+        # its 10 s INFO period later: its data meanwhile misses what others write.
+        while True:
+            await asyncio.sleep(FOLLOW_INTERVAL)
+            with contextlib.suppress(*DRIVER_ERRORS):
+                await self.follow_master()
 
     def run(self, operation: Operation) -> Awaitable[Any]:
         return self.inner.run(operation)
@@ -150,6 +188,13 @@ class MasterTransport:
             self.leave(f"the master moved from {before} to {now}")
 
     async def close(self) -> None:
+        self._follower.cancel()
+        try:
+            await self._follower
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
         try:
             await self.inner.close()
         finally:
@@ -189,7 +234,7 @@ class SentinelLink(NodeLink):
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
             self._sentinels, sentinel_kwargs=self._sentinel_options
         )
-        pool = SentinelConnectionPool(  # type: ignore[no-untyped-call]
+        pool = MasterPool(  # type: ignore[no-untyped-call]
             self.master_name, sentinel, **self._options
         )
         return MasterTransport(sentinel, pool, self._autopipeline)
