@@ -12,10 +12,13 @@ goes: each one is a redis-py ``SentinelManagedConnection``, which asks the
 sentinels for the master's address before it connects, so a connection that
 breaks is replaced by one to whoever is master then. On top of redis-py, a
 connection checks with ROLE that the server it reached is a master (the
-sentinels may not yet know of a failover), a READONLY answer (a demoted old
-master) drops the connection, and ``follow_master`` — the store's ping, the
-breaker's probe — asks the sentinels again and leaves a server that is no
-longer the master.
+sentinels may not yet know of a failover), and the first to reach a new master
+fails once (``MasterConnection``); a READONLY answer (a demoted old master)
+drops the connection; and ``follow_master`` — the store's ping, the breaker's
+probe, and every ``FOLLOW_INTERVAL`` — asks the sentinels again and leaves a
+server they no longer name. Without auto-pipelining, redis-py's Sentinel pool
+holds at most 50 connections and, unlike the single-node one, refuses a 51st
+caller (``BackendError``) rather than make it wait.
 """
 
 from __future__ import annotations
