@@ -30,7 +30,12 @@ DOWN_AFTER_MS = 1000
 FAILOVER_TIMEOUT_MS = 2000
 
 
-def _wait(check: Callable[[], object], what: str, seconds: float = 30) -> None:
+def _wait(
+    check: Callable[[], object],
+    what: str,
+    seconds: float = 30,
+    last: Callable[[], object] = lambda: None,
+) -> None:
     deadline = time.monotonic() + seconds
     while True:
         try:
@@ -39,7 +44,7 @@ def _wait(check: Callable[[], object], what: str, seconds: float = 30) -> None:
         except (redis.ConnectionError, redis.ResponseError):
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
+            raise RuntimeError(f"timed out waiting for {what}; last seen: {last()}")
         time.sleep(0.05)
 
 
@@ -141,20 +146,23 @@ class SentinelServer:
 
     def wait_stable(self) -> None:
         master, replica = self.master(), self.replica()
+        seen: list[object] = []
 
         def settled() -> bool:
+            seen.clear()
             for sentinel in self.sentinels:
                 state = sentinel.state()
-                if int(state["port"]) != master.port or state["flags"] != "master":
-                    return False
-                if int(state["num-slaves"]) < 1 or int(state["num-other-sentinels"]) < 2:
-                    return False
                 with sentinel.client() as client:
                     replicas = client.execute_command("SENTINEL", "REPLICAS", MASTER_NAME)
-                if not any(_flags(entry) == "slave" for entry in replicas):
+                flags = [_flags(entry) for entry in replicas]
+                seen.append((sentinel.port, state["port"], state["flags"], flags))
+                if int(state["port"]) != master.port or state["flags"] != "master":
+                    return False
+                if int(state["num-other-sentinels"]) < 2 or "slave" not in flags:
                     return False
             with replica.client() as client:
                 info = client.info("replication")
+            seen.append((replica.port, info["role"], info.get("master_link_status")))
             return bool(
                 info["role"] == "slave"
                 and info["master_port"] == master.port
@@ -162,7 +170,15 @@ class SentinelServer:
                 and not info.get("master_sync_in_progress")
             )
 
-        _wait(settled, "the Sentinel deployment to settle", 60)
+        try:
+            _wait(settled, "the Sentinel deployment to settle", 15, lambda: seen)
+        except RuntimeError:
+            # A sentinel that went into TILT on a loaded machine may not rediscover
+            # its peers of a new master for a long while: have each start afresh.
+            for sentinel in self.sentinels:
+                with sentinel.client() as client:
+                    client.execute_command("SENTINEL", "RESET", MASTER_NAME)
+            _wait(settled, "the Sentinel deployment to settle", 60, lambda: seen)
 
     def flushall(self) -> None:
         with self.master().client() as client:
