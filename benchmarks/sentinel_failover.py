@@ -4,7 +4,7 @@ read the promoted replica serves.
 Run: .venv/bin/python -m benchmarks.sentinel_failover   [--runs 5]
 
 A private deployment (``tests/support/sentinel_server.py``): a master, a replica
-and three sentinels on loopback, ``down-after-milliseconds`` 1000, quorum 2. One
+and three sentinels on loopback, ``down-after-milliseconds`` 1500, quorum 2. One
 session with the default settings (``memory_timeout`` 1 s, breakers ``fail_max``
 10 and ``probe_interval`` 0.5 s, no cache) over ``redis+sentinel://`` and the
 ``memory://`` fallback, 200 stored ``Person``s. Each run: 20 readers loop over

@@ -26,7 +26,10 @@ from tests.support.servers import RedisServer
 
 MASTER_NAME = "dbdaora-master"
 QUORUM = 2
-DOWN_AFTER_MS = 1000
+# Sentinel pings every second at most: a master must miss more than one ping to
+# count as down, or a sentinel that just switched to a new master may find it
+# down before its first ping has had an answer, and fail over again.
+DOWN_AFTER_MS = 1500
 FAILOVER_TIMEOUT_MS = 2000
 
 
@@ -60,6 +63,7 @@ class SentinelProcess:
                 f"port {port}\n"
                 "bind 127.0.0.1\n"
                 f"dir {directory}\n"
+                f"logfile {os.path.join(directory, 'sentinel.log')}\n"
                 f"sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} {QUORUM}\n"
                 f"sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}\n"
                 f"sentinel failover-timeout {MASTER_NAME} {FAILOVER_TIMEOUT_MS}\n"
@@ -145,11 +149,12 @@ class SentinelServer:
         self.wait_stable()
 
     def wait_stable(self) -> None:
-        master, replica = self.master(), self.replica()
         seen: list[object] = []
 
         def settled() -> bool:
+            master, replica = self.master(), self.replica()
             seen.clear()
+            seen.append(("master", master.port))
             for sentinel in self.sentinels:
                 state = sentinel.state()
                 with sentinel.client() as client:
