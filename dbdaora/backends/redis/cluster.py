@@ -228,7 +228,9 @@ class ClusterStore(SingleKeyOperations):
             nodes = client.get_primaries()
             infos = await asyncio.gather(
                 *(
-                    client.execute_command("INFO", "server", "persistence", target_nodes=node)
+                    client.execute_command(
+                        "INFO", "server", "persistence", "replication", target_nodes=node
+                    )
                     for node in nodes
                 ),
                 return_exceptions=True,

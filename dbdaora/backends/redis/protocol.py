@@ -38,10 +38,11 @@ class Epochs(NamedTuple):
     """``EPOCH_KEY``'s hash: each prefix's instance when it was last swept."""
 
     restored: bool
-    """Whether the server may have started from persisted data: it loaded keys from
-    an RDB at startup, or appends an AOF (whose loading Redis does not count), or
-    is too old (Redis < 7) to say. A prefix with no epoch may then hold keys from a
-    snapshot taken before any session recorded one."""
+    """Whether the server's data may predate it: it loaded keys from an RDB at
+    startup, or appends an AOF (whose loading Redis does not count), or is a
+    replica promoted to master (``second_repl_offset`` set), or is too old (Redis
+    < 7) to say. A prefix with no epoch may then hold keys from a snapshot taken,
+    or replicated, before any session recorded one."""
 
 
 class RedisSide(Protocol):

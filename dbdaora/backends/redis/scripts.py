@@ -237,12 +237,13 @@ _RUN_ID = "string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')"
 EPOCHS = Script(f"""
 local persistence = redis.call('INFO', 'persistence')
 local loaded = string.match(persistence, 'rdb_last_load_keys_loaded:(%d+)')
+local promoted = string.match(redis.call('INFO', 'replication'), 'second_repl_offset:(%-?%d+)')
 local restored = (loaded == nil or loaded ~= '0'
-  or string.match(persistence, 'aof_enabled:(%d)') ~= '0') and 1 or 0
+  or string.match(persistence, 'aof_enabled:(%d)') ~= '0' or promoted ~= '-1') and 1 or 0
 return {{{_RUN_ID}, restored, redis.call('HGETALL', KEYS[1])}}
 """)
-"""KEYS: the epoch hash. Returns the server's run_id, 1 when it may have started
-from persisted data (``restored_from_disk``), and the hash's pairs."""
+"""KEYS: the epoch hash. Returns the server's run_id, 1 when its data may predate
+it (``restored_from_disk``), and the hash's pairs."""
 
 SWEEP_START = Script(f"""
 if {_RUN_ID} ~= ARGV[2] then return 0 end
@@ -278,10 +279,17 @@ Records each prefix swept under the instance and releases the lock; 1 when it di
 """
 
 
-def restored_from_disk(persistence: Mapping[str, Any]) -> bool:
-    """``EPOCHS``'s ``restored``, from a parsed ``INFO persistence``."""
-    loaded = persistence.get("rdb_last_load_keys_loaded")
-    return loaded is None or int(loaded) > 0 or int(persistence.get("aof_enabled", 0)) != 0
+def restored_from_disk(info: Mapping[str, Any]) -> bool:
+    """``EPOCHS``'s ``restored``, from a parsed ``INFO persistence replication``: keys
+    loaded from an RDB at startup, an AOF on, or a replica promoted (its data came
+    from a master it may lag)."""
+    loaded = info.get("rdb_last_load_keys_loaded")
+    return (
+        loaded is None
+        or int(loaded) > 0
+        or int(info.get("aof_enabled", 0)) != 0
+        or int(info.get("second_repl_offset", -1)) != -1
+    )
 
 
 def glob_escape(prefix: bytes) -> bytes:

@@ -154,3 +154,30 @@ async def test_an_rdb_older_than_any_epoch_serves_no_older_copy(
     assert client.hget(b"person:a", "name") == b"old" and not client.exists(b"dbdaora:epoch")
     client.close()
     assert await read_in_another_process(server.url, fallback_url) == "new"
+
+
+async def test_a_promoted_replica_sweeps_prefixes_with_no_epoch(tmp_path: Path) -> None:
+    """A replica promoted before any epoch was recorded: its replicated copies are swept."""
+    fallback_url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    with redis_server() as master:
+        replica_of = ["--replicaof", "127.0.0.1", str(master.port)]
+        with redis_server(replica_of) as replica:
+            client = master.client()
+            # A copy written before any dbdaora session looked (dbdaora 0.27, say).
+            client.hset(b"person:a", mapping={b"id": b"a", b"name": b"old"})
+            client.close()
+            promoted = replica.client()
+            deadline = time.monotonic() + 10
+            while promoted.hget(b"person:a", "name") != b"old":
+                assert time.monotonic() < deadline, "the replica never got the copy"
+                await asyncio.sleep(0.01)
+            promoted.execute_command("REPLICAOF", "NO", "ONE")
+            async with Session(memory=replica.url, fallback=fallback_url) as session:
+                await session.create_all()
+                await session.fallback.put_many(
+                    Person._meta, ["a"], [Person(id="a", name="new")]
+                )  # the fallback moved on; the replica's copy is older
+                assert (await session.memory.epochs()).restored
+                assert (await Person.objects.using(session).get("a")).name == "new"
+            assert promoted.hget(b"person:a", "name") != b"old"
+            promoted.close()
