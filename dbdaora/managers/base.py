@@ -93,6 +93,34 @@ class Manager(Generic[M]):
         except BadDataError:
             return CORRUPT
 
+    async def _claim(self, markers: list[bytes], token: bytes) -> bool:
+        """A write's first step, before its fallback write: claim the markers
+        (``dbdaora.lease``). False where Redis is unavailable (counted): the
+        write's Redis half is then recorded for repair, not tried."""
+        return await self._redis(self.session.memory.claim, markers, token) is not DOWN
+
+    async def _under_claim(
+        self,
+        claimed: bool,
+        keys: list[bytes],
+        call: Callable[P, Awaitable[None]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> None:
+        """A write's last step, once the fallback has it: ``call`` under the claim.
+
+        Where Redis is unavailable, now or at the claim, ``keys`` are recorded for
+        repair; where one of them holds a key of another type, all are dropped
+        and the next read fills them.
+        """
+        session = self.session
+        outcome = await self._redis(call, *args, **kwargs) if claimed else DOWN
+        if outcome is CORRUPT:
+            self._corrupt(keys, "Redis refused the data (a key of another type)")
+            outcome = await self._redis(session.memory.evict, keys)
+        if outcome is DOWN:
+            await session.remember_unwritten(keys)
+
     def _down(self) -> Literal[Unanswered.DOWN]:
         """Count an outage; ``DOWN``.
 

@@ -30,8 +30,11 @@ class HashManager(ReadThrough[M]):
     __slots__ = ()
 
     async def add(self, *entities: M) -> None:
-        """Write entities: the fallback first, then Redis in one atomic script per entity.
+        """Write entities: their markers claimed, the fallback, then Redis under the claim.
 
+        Redis gets one atomic script per entity; where another write claimed the
+        marker meanwhile, it drops its copy instead (``dbdaora.lease``), so racing
+        writers never leave Redis and the fallback holding different entities.
         With Redis unreachable the write still succeeds: the keys are remembered
         and deleted from Redis before the session's next Redis command.
 
@@ -53,6 +56,8 @@ class HashManager(ReadThrough[M]):
         if not records:
             return
         session = self.session
+        token = lease_token()
+        claimed = await self._claim([record[1] for record in records], token)
         try:
             await session.durable(session.fallback.put_many, meta, names, entities)
         except BackendError as exc:
@@ -65,19 +70,30 @@ class HashManager(ReadThrough[M]):
                     [names[i] for i in done],
                     [entities[i] for i in done],
                     [records[i] for i in done],
+                    token,
+                    claimed,
                 )
             raise
-        await self._put_in_redis(names, entities, records)
+        await self._put_in_redis(names, entities, records, token, claimed)
 
     async def _put_in_redis(
-        self, names: list[str], entities: Sequence[M], records: list[tuple[bytes, bytes, Any]]
+        self,
+        names: list[str],
+        entities: Sequence[M],
+        records: list[tuple[bytes, bytes, Any]],
+        token: bytes,
+        claimed: bool,
     ) -> None:
         """The Redis half of an ``add``, for records the fallback has committed."""
         meta, session = self.meta, self.session
         session.stats_for(meta).fallback_writes += len(records)
         session.overtake(meta.model, names)
-        if await self._redis(session.memory.put_hashes, records, session.ttl(meta)) is DOWN:
-            await session.remember_unwritten(key for record in records for key in record[:2])
+        keys = [key for record in records for key in record[:2]]
+        # One script a key, the last entity given for it: a second under one claim
+        # would find the marker dropped by the first.
+        unique = list({record[0]: record for record in records}.values())
+        memory, ttl = session.memory, session.ttl(meta)
+        await self._under_claim(claimed, keys, memory.put_hashes, unique, token, ttl)
         if session.cache is not None:
             for name, entity in zip(names, entities, strict=True):
                 await session.cache.replace(meta.model, name, meta.copy(entity))
@@ -377,7 +393,8 @@ class HashManager(ReadThrough[M]):
         return (await self._load([name], redis_up))[0] is not None
 
     async def delete(self, *parts: Any, **named: Any) -> None:
-        """Delete the entity: the fallback first, then Redis (the key, and a not-found marker).
+        """Delete the entity: its marker claimed, the fallback, then Redis under the claim
+        (the key dropped, a not-found marker).
 
         Raises:
             BackendError: the fallback failed; the Redis copy is deleted only
@@ -386,6 +403,8 @@ class HashManager(ReadThrough[M]):
         meta = self.meta
         name = meta.key_text(meta.key_parts(parts, named))
         session = self.session
+        key, marker, token = meta.redis_key(name), meta.marker_key(name), lease_token()
+        claimed = await self._claim([marker], token)
         try:
             await session.durable(session.fallback.delete, meta, name)
         except BackendError as exc:
@@ -393,9 +412,8 @@ class HashManager(ReadThrough[M]):
             raise
         session.stats_for(meta).fallback_writes += 1
         session.overtake(meta.model, [name])
-        key, marker = meta.redis_key(name), meta.marker_key(name)
-        if await self._redis(session.memory.delete, key, marker, session.ttl(meta)) is DOWN:
-            await session.remember_unwritten([key, marker])
+        memory, ttl = session.memory, session.ttl(meta)
+        await self._under_claim(claimed, [key, marker], memory.delete, key, marker, token, ttl)
         if session.cache is not None:
             await session.cache.deleted(meta.model, name)
 

@@ -50,15 +50,16 @@ class SortedSetManager(ReadThrough[M]):
         for name, members in groups.items():
             pairs = list(members.items())
             key, marker, token = meta.redis_key(name), meta.marker_key(name), lease_token()
-            # The claim ends readers' leases and lets this writer create the set in
-            # Redis only if no other write touched it in between.
-            await self._redis(memory.claim, marker, token)
+            # The claim ends readers' leases and lets this writer touch the set in
+            # Redis only if no other write claimed it in between.
+            claimed = await self._claim([marker], token)
             created = await self._durable(
                 name, session.fallback.add_members, meta, name, pairs, meta.max_size
             )
             session.stats_for(meta).fallback_writes += 1
             await self._written(
                 name,
+                claimed,
                 memory.add_members,
                 key,
                 marker,
@@ -97,6 +98,8 @@ class SortedSetManager(ReadThrough[M]):
             kept = zset.ordered((member.encode(), score) for member, score in pairs)
             pairs = [(member.decode(), score) for member, score in kept[-meta.max_size :]]
         session = self.session
+        token = lease_token()
+        claimed = await self._claim([meta.marker_key(name)], token)
         await self._durable(name, session.fallback.delete, meta, name)
         try:
             await session.durable(session.fallback.add_members, meta, name, pairs, meta.max_size)
@@ -107,10 +110,12 @@ class SortedSetManager(ReadThrough[M]):
         session.stats_for(meta).fallback_writes += 1
         await self._written(
             name,
+            claimed,
             session.memory.put_sorted_set,
             meta.redis_key(name),
             meta.marker_key(name),
             pairs,
+            token,
             session.ttl(meta),
         )
 
@@ -249,14 +254,18 @@ class SortedSetManager(ReadThrough[M]):
         meta, session = self.meta, self.session
         name = meta.key_text(parts)
         encoded = meta.encode_members(members)
+        token = lease_token()
+        claimed = await self._claim([meta.marker_key(name)], token)
         await self._durable(name, session.fallback.remove_members, meta, name, encoded)
         session.stats_for(meta).fallback_writes += 1
         await self._written(
             name,
+            claimed,
             session.memory.remove_members,
             meta.redis_key(name),
             meta.marker_key(name),
             encoded,
+            token,
         )
 
     async def delete(self, *parts: Any, **named: Any) -> None:
@@ -264,13 +273,17 @@ class SortedSetManager(ReadThrough[M]):
         meta = self.meta
         name = meta.key_text(meta.key_parts(parts, named))
         session = self.session
+        token = lease_token()
+        claimed = await self._claim([meta.marker_key(name)], token)
         await self._durable(name, session.fallback.delete, meta, name)
         session.stats_for(meta).fallback_writes += 1
         await self._written(
             name,
+            claimed,
             session.memory.delete,
             meta.redis_key(name),
             meta.marker_key(name),
+            token,
             session.ttl(meta),
         )
         if session.cache is not None:
@@ -290,21 +303,21 @@ class SortedSetManager(ReadThrough[M]):
             raise
 
     async def _written(
-        self, name: str, call: Callable[..., Awaitable[None]], *args: Any, **kwargs: Any
+        self,
+        name: str,
+        claimed: bool,
+        call: Callable[..., Awaitable[None]],
+        *args: Any,
+        **kwargs: Any,
     ) -> None:
-        """The Redis half of a write, once the fallback has it; cached answers dropped."""
+        """The Redis half of a write, once the fallback has it, under the write's claim;
+        cached answers dropped."""
         meta, session = self.meta, self.session
         session.overtake(meta.model, [name])
         if session.cache is not None:
             await session.cache.forget(meta.model, name)
         keys = [meta.redis_key(name), meta.marker_key(name)]
-        outcome = await self._redis(call, *args, **kwargs)
-        if outcome is CORRUPT:
-            # A key of another type: drop both, and the next read fills the set.
-            self._corrupt(keys, "Redis refused the data (a key of another type)")
-            outcome = await self._redis(session.memory.evict, keys)
-        if outcome is DOWN:
-            await session.remember_unwritten(keys)
+        await self._under_claim(claimed, keys, call, *args, **kwargs)
 
     def _range_args(
         self, args: tuple[Any, ...], named: dict[str, Any]

@@ -12,6 +12,7 @@ import pytest
 
 from dbdaora.exceptions import BackendError, BadDataError
 from dbdaora.lease import LEASE_SECONDS, NOT_FOUND, lease_token
+from tests.support import claims
 from tests.support.raw import RawView
 
 Side = tuple[Any, RawView]
@@ -45,7 +46,7 @@ def _assert_ttl(raw: RawView, key: bytes, seconds: float) -> None:
 
 
 async def _set(store: Any, key: bytes, marker: bytes, members: list[tuple[str, float]]) -> None:
-    await store.put_sorted_set(key, marker, members, TTL)
+    await claims.put_sorted_set(store, key, marker, members, TTL)
 
 
 # -- reads ---------------------------------------------------------------------------
@@ -62,7 +63,7 @@ async def test_hgetall_and_hmget_read_one_hash(side: Side) -> None:
     """hgetall is the whole hash ({} when absent); hmget answers None for missing fields."""
     store, _ = side
     key, marker = _keys("reads")
-    await store.put_hashes([(key, marker, {b"name": "Ann", b"age": b"3"})], TTL)
+    await claims.put_hashes(store, [(key, marker, {b"name": "Ann", b"age": b"3"})], TTL)
     assert await store.hgetall(key) == {b"name": b"Ann", b"age": b"3"}
     assert await store.hmget(key, [b"age", b"nope", b"name"]) == [b"3", None, b"Ann"]
     assert await store.hgetall(b"reads:absent") == {}
@@ -73,7 +74,7 @@ async def test_batched_hash_reads_keep_the_order_of_keys(side: Side) -> None:
     """hgetall_many / hmget_many answer key by key, in order, empty for absent keys."""
     store, _ = side
     (one, m1), (two, m2) = _keys("batch", "a"), _keys("batch", "b")
-    await store.put_hashes([(one, m1, {b"n": "1", b"x": "x"}), (two, m2, {b"n": "2"})], TTL)
+    await claims.put_hashes(store, [(one, m1, {b"n": "1", b"x": "x"}), (two, m2, {b"n": "2"})], TTL)
     keys = [two, b"batch:absent", one]
     assert await store.hgetall_many(keys) == [{b"n": b"2"}, {}, {b"n": b"1", b"x": b"x"}]
     assert await store.hmget_many(keys, [b"x", b"n"]) == [
@@ -87,9 +88,9 @@ async def test_exists_sees_hashes_sets_and_markers(side: Side) -> None:
     """exists is True for a hash, a sorted set and a marker, False for an absent key."""
     store, _ = side
     (h, hm), (z, zm), (_, nm) = _keys("ex", "h"), _keys("ex", "z"), _keys("ex", "n")
-    await store.put_hashes([(h, hm, {b"a": "1"})], TTL)
+    await claims.put_hashes(store, [(h, hm, {b"a": "1"})], TTL)
     await _set(store, z, zm, [("a", 1.0)])
-    await store.delete(b"ex:n", nm, TTL)
+    await claims.delete(store, b"ex:n", nm, TTL)
     assert [await store.exists(k) for k in (h, z, nm, b"ex:absent")] == [True, True, True, False]
 
 
@@ -111,7 +112,7 @@ async def test_lease_leaves_not_found_and_others_leases(side: Side) -> None:
     store, raw = side
     (_, free), (gone, nf), (_, held) = _keys("lm", "a"), _keys("lm", "b"), _keys("lm", "c")
     other, token = lease_token(), lease_token()
-    await store.delete(gone, nf, TTL)
+    await claims.delete(store, gone, nf, TTL)
     await store.lease([held], other)
     assert await store.lease([free, nf, held], token) == [None, NOT_FOUND, other]
     assert [raw.get(m) for m in (free, nf, held)] == [token, NOT_FOUND, other]
@@ -122,7 +123,7 @@ async def test_hgetall_or_lease_on_a_hit(side: Side) -> None:
     """A hit answers (hash, None) and takes no lease."""
     store, raw = side
     key, marker = _keys("gol-hit")
-    await store.put_hashes([(key, marker, {b"a": "1"})], TTL)
+    await claims.put_hashes(store, [(key, marker, {b"a": "1"})], TTL)
     assert await store.hgetall_or_lease(key, marker, lease_token()) == ({b"a": b"1"}, None)
     assert not raw.exists(marker)
 
@@ -133,7 +134,7 @@ async def test_hgetall_or_lease_on_a_miss(side: Side) -> None:
     (k1, m1), (k2, m2), (k3, m3) = _keys("gol", "a"), _keys("gol", "b"), _keys("gol", "c")
     token, other = lease_token(), lease_token()
     await store.lease([m2], other)
-    await store.delete(k3, m3, TTL)
+    await claims.delete(store, k3, m3, TTL)
     assert await store.hgetall_or_lease(k1, m1, token) == ({}, None)
     assert await store.hgetall_or_lease(k2, m2, token) == ({}, other)
     assert await store.hgetall_or_lease(k3, m3, token) == ({}, NOT_FOUND)
@@ -204,14 +205,14 @@ async def test_fill_missing_sets_not_found_where_still_leased(side: Side) -> Non
 Write = Callable[[Any, bytes, bytes], Awaitable[None]]
 WRITES: dict[str, tuple[str | None, Write]] = {
     # name: (what the key holds afterwards, the write)
-    "put_hashes": ("hash", lambda s, k, m: s.put_hashes([(k, m, {b"v": "new"})], TTL)),
-    "put_sorted_set": ("zset", lambda s, k, m: s.put_sorted_set(k, m, [("new", 1.0)], TTL)),
-    "delete": (None, lambda s, k, m: s.delete(k, m, TTL)),
-    "claim": (None, lambda s, k, m: s.claim(m, lease_token())),
-    "remove_members": (None, lambda s, k, m: s.remove_members(k, m, ["old"])),
+    "put_hashes": ("hash", lambda s, k, m: claims.put_hashes(s, [(k, m, {b"v": "new"})], TTL)),
+    "put_sorted_set": ("zset", lambda s, k, m: claims.put_sorted_set(s, k, m, [("new", 1.0)], TTL)),
+    "delete": (None, lambda s, k, m: claims.delete(s, k, m, TTL)),
+    "claim": (None, lambda s, k, m: s.claim([m], lease_token())),
+    "remove_members": (None, lambda s, k, m: claims.remove_members(s, k, m, ["old"])),
     "add_members": (
         None,
-        lambda s, k, m: s.add_members(k, m, [("x", 1.0)], TTL, None, token=b"x", created=True),
+        lambda s, k, m: claims.add_members(s, k, m, [("x", 1.0)], TTL, None, created=True),
     ),
 }
 FILLS: dict[str, Callable[[Any, bytes, bytes, bytes], Awaitable[None]]] = {
@@ -252,14 +253,14 @@ async def test_put_hashes_replaces_whole_hashes_and_drops_markers(side: Side) ->
     """put_hashes replaces each hash whole with its TTL and drops a lease or not-found marker."""
     store, raw = side
     (k1, m1), (k2, m2) = _keys("ph", "a"), _keys("ph", "b")
-    await store.put_hashes([(k1, m1, {b"old": "1", b"v": "1"})], TTL)
+    await claims.put_hashes(store, [(k1, m1, {b"old": "1", b"v": "1"})], TTL)
     await store.lease([m1], lease_token())
-    await store.delete(k2, m2, TTL)
-    await store.put_hashes([(k1, m1, {b"v": "2"}), (k2, m2, {b"w": b"3"})], TTL)
+    await claims.delete(store, k2, m2, TTL)
+    await claims.put_hashes(store, [(k1, m1, {b"v": "2"}), (k2, m2, {b"w": b"3"})], TTL)
     assert raw.hgetall(k1) == {b"v": b"2"} and raw.hgetall(k2) == {b"w": b"3"}
     _assert_ttl(raw, k1, TTL)
     assert not raw.exists(m1) and not raw.exists(m2)
-    await store.put_hashes([(k1, m1, {b"v": "4"})], None)
+    await claims.put_hashes(store, [(k1, m1, {b"v": "4"})], None)
     assert raw.ttl(k1) is None
 
 
@@ -269,7 +270,7 @@ async def test_put_sorted_set_replaces_the_whole_set(side: Side) -> None:
     key, marker = _keys("pz")
     await _set(store, key, marker, [("a", 1.0), ("b", 2.0)])
     await store.lease([marker], lease_token())
-    await store.put_sorted_set(key, marker, [("c", 3.0), ("b", 0.5)], TTL)
+    await claims.put_sorted_set(store, key, marker, [("c", 3.0), ("b", 0.5)], TTL)
     assert raw.zrange(key) == [(b"b", 0.5), (b"c", 3.0)]
     _assert_ttl(raw, key, TTL)
     assert not raw.exists(marker)
@@ -281,7 +282,7 @@ async def test_put_sorted_set_with_no_members_deletes_the_set(side: Side) -> Non
     key, marker = _keys("pz-empty")
     await _set(store, key, marker, [("a", 1.0)])
     await store.lease([marker], lease_token())
-    await store.put_sorted_set(key, marker, [], TTL)
+    await claims.put_sorted_set(store, key, marker, [], TTL)
     assert not raw.exists(key) and not raw.exists(marker)
     assert await store.zcard(key) == 0
 
@@ -290,11 +291,11 @@ async def test_claim_takes_the_marker_whatever_it_held(side: Side) -> None:
     """claim sets the writer's token (LEASE_SECONDS) over an absent, not-found or leased marker."""
     store, raw = side
     (_, m1), (k2, m2), (_, m3) = _keys("cl", "a"), _keys("cl", "b"), _keys("cl", "c")
-    await store.delete(k2, m2, TTL)
+    await claims.delete(store, k2, m2, TTL)
     await store.lease([m3], lease_token())
     for marker in (m1, m2, m3):
         token = lease_token()
-        await store.claim(marker, token)
+        await store.claim([marker], token)
         assert raw.get(marker) == token
         _assert_ttl(raw, marker, LEASE_SECONDS)
 
@@ -303,28 +304,27 @@ async def test_add_members_adds_to_a_set_redis_holds(side: Side) -> None:
     """add_members adds and rescores where the set exists, refreshes the TTL, drops the marker."""
     store, raw = side
     key, marker = _keys("am")
-    await store.put_sorted_set(key, marker, [("a", 1.0), ("b", 2.0)], None)
+    await claims.put_sorted_set(store, key, marker, [("a", 1.0), ("b", 2.0)], None)
     await store.lease([marker], lease_token())
-    await store.add_members(
-        key, marker, [("c", 3.0), ("a", 5.0)], TTL, None, token=lease_token(), created=False
-    )
+    await claims.add_members(store, key, marker, [("c", 3.0), ("a", 5.0)], TTL, None, created=False)
     assert raw.zrange(key) == [(b"b", 2.0), (b"c", 3.0), (b"a", 5.0)]
     _assert_ttl(raw, key, TTL)
     assert not raw.exists(marker)
 
 
 async def test_add_members_creates_a_set_only_under_its_standing_claim(side: Side) -> None:
-    """Where no set exists, add_members creates it only with created=True and its claim held."""
+    """Where no set exists, add_members creates it only with created=True; a claim lost
+    drops the key and the marker."""
     store, raw = side
     (k1, m1), (k2, m2), (k3, m3) = _keys("amc", "a"), _keys("amc", "b"), _keys("amc", "c")
     members = [("a", 1.0), ("b", 2.0)]
     mine, yours = lease_token(), lease_token()
-    await store.claim(m1, mine)
+    await store.claim([m1], mine)
     await store.add_members(k1, m1, members, TTL, None, token=mine, created=True)
-    await store.claim(m2, mine)
+    await store.claim([m2], mine)
     await store.add_members(k2, m2, members, TTL, None, token=mine, created=False)
-    await store.claim(m3, mine)
-    await store.claim(m3, yours)
+    await store.claim([m3], mine)
+    await store.claim([m3], yours)
     await store.add_members(k3, m3, members, TTL, None, token=mine, created=True)
     assert raw.zrange(k1) == [(b"a", 1.0), (b"b", 2.0)]
     _assert_ttl(raw, k1, TTL)
@@ -336,11 +336,11 @@ async def test_add_members_trims_to_max_size_keeping_the_highest(side: Side) -> 
     """max_size keeps the highest scores; among equal scores the lower member goes first."""
     store, raw = side
     (k1, m1), (k2, m2) = _keys("ams", "a"), _keys("ams", "b")
-    await store.put_sorted_set(k1, m1, [("a", 1.0), ("b", 2.0), ("c", 3.0)], TTL)
-    await store.add_members(k1, m1, [("d", 2.0)], TTL, 2, token=lease_token(), created=False)
+    await claims.put_sorted_set(store, k1, m1, [("a", 1.0), ("b", 2.0), ("c", 3.0)], TTL)
+    await claims.add_members(store, k1, m1, [("d", 2.0)], TTL, 2, created=False)
     assert raw.zrange(k1) == [(b"d", 2.0), (b"c", 3.0)]
     token = lease_token()
-    await store.claim(m2, token)
+    await store.claim([m2], token)
     pairs = [("x", 5.0), ("y", 1.0), ("z", 9.0)]
     await store.add_members(k2, m2, pairs, TTL, 2, token=token, created=True)
     assert raw.zrange(k2) == [(b"x", 5.0), (b"z", 9.0)]
@@ -352,10 +352,10 @@ async def test_remove_members_removes_and_drops_the_marker(side: Side) -> None:
     key, marker = _keys("rm")
     await _set(store, key, marker, [("a", 1.0), ("b", 2.0), ("c", 3.0)])
     await store.lease([marker], lease_token())
-    await store.remove_members(key, marker, ["a", "zz"])
+    await claims.remove_members(store, key, marker, ["a", "zz"])
     assert raw.zrange(key) == [(b"b", 2.0), (b"c", 3.0)]
     assert not raw.exists(marker)
-    await store.remove_members(key, marker, ["b", "c"])
+    await claims.remove_members(store, key, marker, ["b", "c"])
     assert not raw.exists(key) and await store.zcard(key) == 0
 
 
@@ -363,11 +363,11 @@ async def test_delete_drops_the_key_and_sets_not_found(side: Side) -> None:
     """delete drops a hash or set and sets a NOT_FOUND marker with the TTL (or none)."""
     store, raw = side
     (k1, m1), (k2, m2) = _keys("del", "a"), _keys("del", "b")
-    await store.put_hashes([(k1, m1, {b"a": "1"})], TTL)
+    await claims.put_hashes(store, [(k1, m1, {b"a": "1"})], TTL)
     await _set(store, k2, m2, [("a", 1.0)])
     await store.lease([m2], lease_token())
-    await store.delete(k1, m1, TTL)
-    await store.delete(k2, m2, None)
+    await claims.delete(store, k1, m1, TTL)
+    await claims.delete(store, k2, m2, None)
     assert not raw.exists(k1) and not raw.exists(k2)
     assert raw.get(m1) == NOT_FOUND and raw.get(m2) == NOT_FOUND
     _assert_ttl(raw, m1, TTL)
@@ -378,8 +378,8 @@ async def test_a_ttl_of_zero_means_no_expiry(side: Side) -> None:
     """A ttl of 0, as in the scripts' ARGV, writes keys without expiry on every store."""
     store, raw = side
     (k1, m1), (k2, m2) = _keys("zero", "a"), _keys("zero", "b")
-    await store.put_hashes([(k1, m1, {b"a": "1"})], 0)
-    await store.delete(k2, m2, 0)
+    await claims.put_hashes(store, [(k1, m1, {b"a": "1"})], 0)
+    await claims.delete(store, k2, m2, 0)
     assert raw.ttl(k1) is None and raw.get(m2) == NOT_FOUND and raw.ttl(m2) is None
 
 
@@ -387,9 +387,9 @@ async def test_evict_drops_only_the_keys_named(side: Side) -> None:
     """evict deletes hashes, sets and markers named, across slots, and nothing else."""
     store, raw = side
     (h, hm), (z, zm), (k, km), (kept, keptm) = (_keys("ev", n) for n in "abck")
-    await store.put_hashes([(h, hm, {b"a": "1"}), (kept, keptm, {b"a": "1"})], TTL)
+    await claims.put_hashes(store, [(h, hm, {b"a": "1"}), (kept, keptm, {b"a": "1"})], TTL)
     await _set(store, z, zm, [("a", 1.0)])
-    await store.delete(k, km, TTL)
+    await claims.delete(store, k, km, TTL)
     await store.evict([h, z, km])
     assert [raw.exists(key) for key in (h, z, km, kept)] == [False, False, False, True]
 
@@ -405,8 +405,9 @@ async def test_empty_batches_answer_at_once(side: Side) -> None:
         "lease": lambda: store.lease([], token),
         "fill_hashes": lambda: store.fill_hashes([], token, TTL),
         "fill_missing": lambda: store.fill_missing([], token, TTL),
-        "put_hashes": lambda: store.put_hashes([], TTL),
-        "remove_members": lambda: store.remove_members(key, marker, []),
+        "claim": lambda: store.claim([], token),
+        "put_hashes": lambda: store.put_hashes([], token, TTL),
+        "remove_members": lambda: store.remove_members(key, marker, [], token),
         "evict": lambda: store.evict([]),
     }
     failed: dict[str, str] = {}
@@ -492,7 +493,7 @@ async def test_a_key_of_another_type_is_bad_data(side: Side) -> None:
         assert not isinstance(caught.value, BackendError)
     assert await store.exists(key)
     assert not raw.exists(marker)  # the failed read took no lease
-    await store.put_hashes([(marker, b"other", {b"f": b"v"})], TTL)  # a hash as marker
+    await claims.put_hashes(store, [(marker, b"other", {b"f": b"v"})], TTL)  # a hash as marker
     with pytest.raises(BadDataError):
         await store.lease([marker], lease_token())
 
@@ -502,16 +503,16 @@ async def test_whole_writes_replace_a_key_of_another_type(side: Side) -> None:
     store, raw = side
     key, marker = _keys("wrong")
     raw.set(key, b"x")
-    await store.put_hashes([(key, marker, {b"a": b"1"})], TTL)
+    await claims.put_hashes(store, [(key, marker, {b"a": b"1"})], TTL)
     assert raw.hgetall(key) == {b"a": b"1"}
     raw.set(key, b"x")
     await _set(store, key, marker, [("m", 1.0)])
     assert raw.zrange(key) == [(b"m", 1.0)]
     raw.set(key, b"x")
     with pytest.raises(BadDataError):
-        await store.add_members(key, marker, [("m", 1.0)], TTL, None, token=b"t", created=True)
+        await claims.add_members(store, key, marker, [("m", 1.0)], TTL, None, created=True)
     with pytest.raises(BadDataError):
-        await store.remove_members(key, marker, ["m"])
+        await claims.remove_members(store, key, marker, ["m"])
 
 
 async def test_a_fill_replaces_a_key_of_another_type_on_one_node(side: Side) -> None:
@@ -553,10 +554,10 @@ async def test_sweep_deletes_the_prefixes_keys_and_records_the_epoch(side: Side)
     """sweep unlinks every key under its prefixes (markers too), others stay; epochs record it."""
     store, _ = side
     keys = [_keys("swept", str(i)) for i in range(2500)]  # more than one SCAN batch
-    await store.put_hashes([(k, m, {b"f": b"v"}) for k, m in keys], TTL)
-    await store.delete(*_keys("swept", "gone"), TTL)
+    await claims.put_hashes(store, [(k, m, {b"f": b"v"}) for k, m in keys], TTL)
+    await claims.delete(store, *_keys("swept", "gone"), TTL)
     kept, kept_marker = _keys("kept")
-    await store.put_hashes([(kept, kept_marker, {b"f": b"v"})], TTL)
+    await claims.put_hashes(store, [(kept, kept_marker, {b"f": b"v"})], TTL)
     instance = (await store.epochs()).instance
     assert await store.sweep([b"swept:"], instance, lease_token())
     assert await store.hgetall_many([k for k, _ in keys]) == [{}] * len(keys)
@@ -569,10 +570,10 @@ async def test_sweep_refuses_another_instance_and_a_held_lock(side: Side) -> Non
     """A sweep for an instance the server no longer is, or while another sweeps, does nothing."""
     store, _ = side
     key, marker = _keys("swept")
-    await store.put_hashes([(key, marker, {b"f": b"v"})], TTL)
+    await claims.put_hashes(store, [(key, marker, {b"f": b"v"})], TTL)
     instance = (await store.epochs()).instance
     assert not await store.sweep([b"swept:"], b"0" * 40, lease_token())
-    await store.claim(b"dbdaora:sweeping", lease_token())  # another sweeper's lock
+    await store.claim([b"dbdaora:sweeping"], lease_token())  # another sweeper's lock
     assert not await store.sweep([b"swept:"], instance, lease_token())
     assert await store.hgetall(key) == {b"f": b"v"}
     assert (await store.epochs()).swept == {}

@@ -63,7 +63,7 @@ recorded; a master restarting mid-sweep fails a step or the final check.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dbdaora.backends.redis import operations as ops
@@ -80,8 +80,8 @@ from dbdaora.backends.redis.protocol import (
 )
 from dbdaora.backends.redis.scripts import (
     ADD_MEMBERS_NO_MARKER,
-    CREATED,
     FILL_ABSENT,
+    FILL_MISSING,
     RELEASE,
     REPLACE,
     flat_hash,
@@ -166,25 +166,51 @@ class ClusterStore(SingleKeyOperations):
     ) -> None:
         await self._fill([(key, marker, [ttl or 0, "ZADD", *flat_members(members)])], token)
 
-    async def put_hashes(
-        self, items: Sequence[tuple[bytes, bytes, HashValue]], ttl: int | None
+    async def _under_claim(
+        self,
+        entries: Sequence[tuple[bytes, bytes]],
+        token: bytes,
+        write: Callable[[list[int]], Awaitable[object]],
     ) -> None:
-        await self._link.run_scripts(
-            REPLACE, [([key], [ttl or 0, "HSET", *flat_hash(value)]) for key, _, value in items]
-        )
-        await self.evict([marker for _, marker, _ in items])
+        """A write's last step on each (K, M) under the writer's claim (rule 3).
+
+        ``write`` sends the K commands of the entries (by index) whose M still holds
+        ``token``; each such M is then released if it still does, and where it no
+        longer does, K is dropped. Where M no longer held ``token`` at the first
+        check, M is dropped, then K.
+        """
+        held = await self._link.run_all([ops.get(marker) for _, marker in entries])
+        mine = [i for i, value in enumerate(held) if value == token]
+        lost = [entry for entry, value in zip(entries, held, strict=True) if value != token]
+        if lost:
+            await self.evict([marker for _, marker in lost])
+            await self.evict([key for key, _ in lost])
+        if not mine:
+            return
+        await write(mine)
+        kept = await self._link.run_scripts(RELEASE, [([entries[i][1]], [token]) for i in mine])
+        overtaken = [entries[i][0] for i, still in zip(mine, kept, strict=True) if not still]
+        if overtaken:
+            await self.evict(overtaken)
+
+    async def put_hashes(
+        self, items: Sequence[tuple[bytes, bytes, HashValue]], token: bytes, ttl: int | None
+    ) -> None:
+        def write(mine: list[int]) -> Awaitable[object]:
+            return self._link.run_scripts(
+                REPLACE,
+                [([items[i][0]], [ttl or 0, "HSET", *flat_hash(items[i][2])]) for i in mine],
+            )
+
+        await self._under_claim([(key, marker) for key, marker, _ in items], token, write)
 
     async def put_sorted_set(
-        self, key: bytes, marker: bytes, members: Members, ttl: int | None
+        self, key: bytes, marker: bytes, members: Members, token: bytes, ttl: int | None
     ) -> None:
-        if not members:
-            # Nothing left in K to stop a fill: M first, as for a delete (rule 2).
-            await self.evict([marker])
-            await self.evict([key])
-            return
-        # As a hash add: the whole new set in K first (it stops any fill), then M.
-        await self._link.run_scripts(REPLACE, [([key], [ttl or 0, "ZADD", *flat_members(members)])])
-        await self.evict([marker])
+        args = [ttl or 0, "ZADD", *flat_members(members)]
+        await self._under_claim(
+            [(key, marker)], token, lambda _: self._link.run_scripts(REPLACE, [([key], args)])
+        )
 
     async def add_members(
         self,
@@ -197,27 +223,31 @@ class ClusterStore(SingleKeyOperations):
         token: bytes,
         created: bool,
     ) -> None:
-        held = created and (await self._link.run(ops.get(marker))) == token
-        if not held:
-            await self.evict([marker])
-        args = [ttl or 0, max_size or 0, int(held), *flat_members(members)]
-        (outcome,) = await self._link.run_scripts(ADD_MEMBERS_NO_MARKER, [([key], args)])
-        if held:
-            (still,) = await self._link.run_scripts(RELEASE, [([marker], [token])])
-            if outcome == CREATED and not still:
-                await self.evict([key])
+        args = [ttl or 0, max_size or 0, int(created), *flat_members(members)]
+        await self._under_claim(
+            [(key, marker)],
+            token,
+            lambda _: self._link.run_scripts(ADD_MEMBERS_NO_MARKER, [([key], args)]),
+        )
 
-    async def remove_members(self, key: bytes, marker: bytes, members: Sequence[str]) -> None:
-        await self.evict([marker])
-        if members:  # ZREM needs a member
-            await self._link.run(ops.zrem(key, members))
+    async def remove_members(
+        self, key: bytes, marker: bytes, members: Sequence[str], token: bytes
+    ) -> None:
+        async def write(_: list[int]) -> None:
+            if members:  # ZREM needs a member
+                await self._link.run(ops.zrem(key, members))
+
+        await self._under_claim([(key, marker)], token, write)
 
     async def evict(self, keys: Sequence[bytes]) -> None:
         # One DEL a key: keys of several slots cannot share a command.
         await self._link.run_all([ops.delete(key) for key in keys])
 
-    async def delete(self, key: bytes, marker: bytes, ttl: int | None) -> None:
-        await self._link.run(ops.mark_not_found(marker, ttl))
+    async def delete(self, key: bytes, marker: bytes, token: bytes, ttl: int | None) -> None:
+        # M first (NOT_FOUND only under the claim, else dropped), then K: rule 3.
+        (marked,) = await self._link.run_scripts(FILL_MISSING, [([marker], [token, ttl or 0])])
+        if not marked:
+            await self.evict([marker])
         await self.evict([key])
 
     async def _masters(self) -> dict[Any, tuple[bytes, bool]]:

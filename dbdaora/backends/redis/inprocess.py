@@ -265,32 +265,46 @@ class InProcessRedis:
                 continue
             self._set(marker, NOT_FOUND, ttl)
 
+    def _unclaimed(self, key: bytes, marker: bytes, token: bytes) -> bool:
+        """A write's first check (scripts._UNCLAIMED): where the marker no longer holds
+        the writer's claim, drop the key and the marker and say so."""
+        if self._string(marker) == token:
+            return False
+        self._delete(key)
+        self._delete(marker)
+        return True
+
+    async def claim(self, markers: Sequence[bytes], token: bytes) -> None:
+        self._check()
+        for marker in markers:
+            # mirrors operations.claim, once a marker
+            self._set(marker, token, LEASE_SECONDS)
+
     async def put_hashes(
-        self, items: Sequence[tuple[bytes, bytes, HashValue]], ttl: int | None
+        self, items: Sequence[tuple[bytes, bytes, HashValue]], token: bytes, ttl: int | None
     ) -> None:
         self._check()
         for key, marker, value in items:
             # mirrors scripts.PUT_HASH
+            if self._unclaimed(key, marker, token):
+                continue
             self._delete(key)
+            self._delete(marker)
             self._hset(key, value)
             self._expire(key, ttl)
-            self._delete(marker)
 
     async def put_sorted_set(
-        self, key: bytes, marker: bytes, members: Members, ttl: int | None
+        self, key: bytes, marker: bytes, members: Members, token: bytes, ttl: int | None
     ) -> None:
         self._check()
         # mirrors scripts.PUT_SET
+        if self._unclaimed(key, marker, token):
+            return
         self._delete(key)
+        self._delete(marker)
         self._zadd(key, members)
         if members:
             self._expire(key, ttl)
-        self._delete(marker)
-
-    async def claim(self, marker: bytes, token: bytes) -> None:
-        self._check()
-        # mirrors operations.claim
-        self._set(marker, token, LEASE_SECONDS)
 
     async def add_members(
         self,
@@ -305,9 +319,10 @@ class InProcessRedis:
     ) -> None:
         self._check()
         # mirrors scripts.ADD_MEMBERS
-        held = self._string(marker) == token
+        if self._unclaimed(key, marker, token):
+            return
         self._delete(marker)
-        if self._get(key) is None and not (held and created):
+        if self._get(key) is None and not created:
             return
         self._zadd(key, members)
         current = self._zset(key)
@@ -316,15 +331,21 @@ class InProcessRedis:
                 del current[member]
         self._expire(key, ttl)
 
-    async def remove_members(self, key: bytes, marker: bytes, members: Sequence[str]) -> None:
+    async def remove_members(
+        self, key: bytes, marker: bytes, members: Sequence[str], token: bytes
+    ) -> None:
         self._check()
         # mirrors scripts.REMOVE_MEMBERS
+        if self._unclaimed(key, marker, token):
+            return
         self._zrem(key, members)
         self._delete(marker)
 
-    async def delete(self, key: bytes, marker: bytes, ttl: int | None) -> None:
+    async def delete(self, key: bytes, marker: bytes, token: bytes, ttl: int | None) -> None:
         self._check()
         # mirrors scripts.DELETE
+        if self._unclaimed(key, marker, token):
+            return
         self._delete(key)
         self._set(marker, NOT_FOUND, ttl)
 

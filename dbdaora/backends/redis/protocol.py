@@ -128,20 +128,27 @@ class RedisSide(Protocol):
         """Turn each marker still holding ``token`` into a not-found marker."""
         ...
 
+    async def claim(self, markers: Sequence[bytes], token: bytes) -> None:
+        """A write's first step, before its fallback write: set each marker to the
+        writer's ``token``, whatever it held (ending readers' leases and earlier
+        writers' claims)."""
+        ...
+
+    # Each write below is a write's last step, after its fallback write, under the
+    # claim: where the marker still holds ``token`` it writes; where it does not
+    # (another writer claimed since, or a read leased after the claim lapsed), it
+    # drops the key and the marker, and the next read fills from the fallback.
+
     async def put_hashes(
-        self, items: Sequence[tuple[bytes, bytes, HashValue]], ttl: int | None
+        self, items: Sequence[tuple[bytes, bytes, HashValue]], token: bytes, ttl: int | None
     ) -> None:
-        """Atomically replace each (key, marker, hash): the new hash, its TTL, no marker."""
+        """Replace each (key, marker, hash) under the claim: the new hash, its TTL, no marker."""
         ...
 
     async def put_sorted_set(
-        self, key: bytes, marker: bytes, members: Members, ttl: int | None
+        self, key: bytes, marker: bytes, members: Members, token: bytes, ttl: int | None
     ) -> None:
-        """Atomically replace the whole set with ``members``: its TTL, no marker."""
-        ...
-
-    async def claim(self, marker: bytes, token: bytes) -> None:
-        """Set the marker to a writer's ``token``, whatever it held (ends readers' leases)."""
+        """Replace the whole set with ``members`` under the claim: its TTL, no marker."""
         ...
 
     async def add_members(
@@ -155,20 +162,22 @@ class RedisSide(Protocol):
         token: bytes,
         created: bool,
     ) -> None:
-        """Add to the set where Redis holds it; drop the marker.
+        """Under the claim, add to the set where Redis holds it; drop the marker.
 
         Where Redis does not hold the set, create it from ``members`` only when the
-        writer's fallback write created the set (``created``) and its claim still
-        stands; otherwise leave it to the next read to fill whole.
+        writer's fallback write created the set (``created``); otherwise leave it
+        to the next read to fill whole.
         """
         ...
 
-    async def remove_members(self, key: bytes, marker: bytes, members: Sequence[str]) -> None:
-        """Remove members and drop the marker (ending any reader's lease)."""
+    async def remove_members(
+        self, key: bytes, marker: bytes, members: Sequence[str], token: bytes
+    ) -> None:
+        """Under the claim, remove members and drop the marker."""
         ...
 
-    async def delete(self, key: bytes, marker: bytes, ttl: int | None) -> None:
-        """Atomically drop the key and set its not-found marker."""
+    async def delete(self, key: bytes, marker: bytes, token: bytes, ttl: int | None) -> None:
+        """Under the claim, drop the key and set its not-found marker."""
         ...
 
     async def evict(self, keys: Sequence[bytes]) -> None: ...

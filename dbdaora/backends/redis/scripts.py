@@ -25,9 +25,6 @@ from dbdaora.lease import LEASE_SECONDS, NOT_FOUND
 SLICE = 1000
 """Arguments per Redis call when a script passes on a long ARGV."""
 
-CREATED = 2
-"""``ADD_MEMBERS_NO_MARKER``'s answer when it created the set."""
-
 
 class Script:
     """A Lua script: its source, and the SHA1 a server that loaded it knows it by."""
@@ -115,68 +112,79 @@ return 1
 """)
 """The lease holder's fill when the fallback had nothing: M becomes ``NOT_FOUND``.
 
-KEYS: M. ARGV: token, ttl. Returns 1 when it wrote, 0 when the lease was gone.
+Also a delete's M write on a cluster, under the writer's claim.
+KEYS: M. ARGV: token, ttl. Returns 1 when it wrote, 0 when M held something else.
 """
 
-PUT_HASH = Script(f"""
-redis.call('DEL', KEYS[1])
-{_in_slices("'HSET'", 2)}
-if ARGV[1] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-redis.call('DEL', KEYS[2])
+_UNCLAIMED = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return 0
+end"""
+"""A write's first check: where M no longer holds the writer's claim, drop K and M, done."""
+
+PUT_HASH = Script(f"""{_UNCLAIMED}
+redis.call('DEL', KEYS[1], KEYS[2])
+{_in_slices("'HSET'", 3)}
+if ARGV[2] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 return 1
 """)
-"""A hash add: K replaced by the new hash, M dropped.
+"""A hash add under the writer's claim: K replaced by the new hash, M dropped.
 
-KEYS: K, M. ARGV: ttl, then field/value pairs.
+KEYS: K, M. ARGV: token, ttl, then field/value pairs. Returns 1 when it wrote,
+0 when the claim was gone (K and M dropped).
 """
 
-PUT_SET = Script(f"""
-redis.call('DEL', KEYS[1])
-{_in_slices("'ZADD'", 2)}
-if #ARGV > 1 and ARGV[1] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-redis.call('DEL', KEYS[2])
+PUT_SET = Script(f"""{_UNCLAIMED}
+redis.call('DEL', KEYS[1], KEYS[2])
+{_in_slices("'ZADD'", 3)}
+if #ARGV > 2 and ARGV[2] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 return 1
 """)
-"""A whole sorted set replaced: K rewritten (gone, with no pairs), M dropped.
+"""A whole sorted set replaced under the writer's claim: K rewritten (gone, with
+no pairs), M dropped.
 
-KEYS: K, M. ARGV: ttl, then score/member pairs.
+KEYS: K, M. ARGV: token, ttl, then score/member pairs. Returns 1 when it wrote,
+0 when the claim was gone (K and M dropped).
 """
 
-ADD_MEMBERS = Script(f"""
-local held = redis.call('GET', KEYS[2]) == ARGV[3]
+ADD_MEMBERS = Script(f"""{_UNCLAIMED}
 redis.call('DEL', KEYS[2])
-if redis.call('EXISTS', KEYS[1]) == 0 and not (held and ARGV[4] == '1') then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 and ARGV[4] ~= '1' then return 0 end
 {_in_slices("'ZADD'", 5)}
-if ARGV[2] ~= '0' then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[2]) - 1) end
-if ARGV[1] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if ARGV[3] ~= '0' then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[3]) - 1) end
+if ARGV[2] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 return 1
 """)
-"""A sorted-set add after the writer's claim: M dropped, then the members added.
+"""A sorted-set add under the writer's claim: M dropped, then the members added.
 
 Where Redis does not hold the set, it is created only when the fallback write
-created it (``created``) and M still held the writer's token.
-KEYS: K, M. ARGV: ttl, max_size (``0``: none), token, created, then score/member
-pairs. Returns 1 when it added, 0 when it left the set to the next read.
+created it (``created``); otherwise the next read fills it whole.
+KEYS: K, M. ARGV: token, ttl, max_size (``0``: none), created, then score/member
+pairs. Returns 1 when it added, 0 when it left the set to the next read or the
+claim was gone (K and M dropped).
 """
 
-REMOVE_MEMBERS = Script(f"""
-{_in_slices("'ZREM'", 1)}
+REMOVE_MEMBERS = Script(f"""{_UNCLAIMED}
+{_in_slices("'ZREM'", 2)}
 redis.call('DEL', KEYS[2])
 return 1
 """)
-"""Members removed from K, M dropped.
+"""Members removed from K under the writer's claim, M dropped.
 
-KEYS: K, M. ARGV: the members.
+KEYS: K, M. ARGV: token, then the members. Returns 1 when it removed, 0 when
+the claim was gone (K and M dropped).
 """
 
-DELETE = Script(f"""
+DELETE = Script(f"""{_UNCLAIMED}
 redis.call('DEL', KEYS[1])
-{_mark_not_found("KEYS[2]", "ARGV[1]")}
+{_mark_not_found("KEYS[2]", "ARGV[2]")}
 return 1
 """)
-"""An entity deleted: K dropped, M set to ``NOT_FOUND``.
+"""An entity deleted under the writer's claim: K dropped, M set to ``NOT_FOUND``.
 
-KEYS: K, M. ARGV: ttl (of M).
+KEYS: K, M. ARGV: token, ttl (of M). Returns 1 when it marked, 0 when the claim
+was gone (K and M dropped).
 """
 
 # -- a cluster: one key a script -------------------------------------------------------
@@ -215,18 +223,16 @@ KEYS: K. ARGV: ttl, command (``HSET`` or ``ZADD``), then its pairs.
 """
 
 ADD_MEMBERS_NO_MARKER = Script(f"""
-local existed = redis.call('EXISTS', KEYS[1]) == 1
-if not existed and ARGV[3] ~= '1' then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 and ARGV[3] ~= '1' then return 0 end
 {_in_slices("'ZADD'", 4)}
 if ARGV[2] ~= '0' then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[2]) - 1) end
 if ARGV[1] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-if existed then return 1 end
-return {CREATED}
+return 1
 """)
 """Members added to K, which is created only when asked to; M is left to the caller.
 
 KEYS: K. ARGV: ttl, max_size (``0``: none), create, then score/member pairs.
-Returns 0 (no set, none made), 1 (added to the set) or ``CREATED``.
+Returns 1 when it added, 0 when there was no set and it made none.
 """
 
 

@@ -90,8 +90,8 @@ class SingleKeyOperations:
     async def lease(self, markers: Sequence[bytes], token: bytes) -> list[bytes | None]:
         return await self._link.run_all([ops.lease(marker, token) for marker in markers])
 
-    async def claim(self, marker: bytes, token: bytes) -> None:
-        await self._link.run(ops.claim(marker, token))
+    async def claim(self, markers: Sequence[bytes], token: bytes) -> None:
+        await self._link.run_all([ops.claim(marker, token) for marker in markers])
 
     async def fill_missing(self, markers: Sequence[bytes], token: bytes, ttl: int | None) -> None:
         await self._link.run_scripts(
@@ -174,17 +174,18 @@ class RedisStore(SingleKeyOperations):
         )
 
     async def put_hashes(
-        self, items: Sequence[tuple[bytes, bytes, HashValue]], ttl: int | None
+        self, items: Sequence[tuple[bytes, bytes, HashValue]], token: bytes, ttl: int | None
     ) -> None:
         await self._link.run_scripts(
             PUT_HASH,
-            [([key, marker], [ttl or 0, *flat_hash(value)]) for key, marker, value in items],
+            [([key, marker], [token, ttl or 0, *flat_hash(value)]) for key, marker, value in items],
         )
 
     async def put_sorted_set(
-        self, key: bytes, marker: bytes, members: Members, ttl: int | None
+        self, key: bytes, marker: bytes, members: Members, token: bytes, ttl: int | None
     ) -> None:
-        await self._link.run_scripts(PUT_SET, [([key, marker], [ttl or 0, *flat_members(members)])])
+        args = [token, ttl or 0, *flat_members(members)]
+        await self._link.run_scripts(PUT_SET, [([key, marker], args)])
 
     async def add_members(
         self,
@@ -197,14 +198,16 @@ class RedisStore(SingleKeyOperations):
         token: bytes,
         created: bool,
     ) -> None:
-        args = [ttl or 0, max_size or 0, token, int(created), *flat_members(members)]
+        args = [token, ttl or 0, max_size or 0, int(created), *flat_members(members)]
         await self._link.run_scripts(ADD_MEMBERS, [([key, marker], args)])
 
-    async def remove_members(self, key: bytes, marker: bytes, members: Sequence[str]) -> None:
-        await self._link.run_scripts(REMOVE_MEMBERS, [([key, marker], list(members))])
+    async def remove_members(
+        self, key: bytes, marker: bytes, members: Sequence[str], token: bytes
+    ) -> None:
+        await self._link.run_scripts(REMOVE_MEMBERS, [([key, marker], [token, *members])])
 
-    async def delete(self, key: bytes, marker: bytes, ttl: int | None) -> None:
-        await self._link.run_scripts(DELETE, [([key, marker], [ttl or 0])])
+    async def delete(self, key: bytes, marker: bytes, token: bytes, ttl: int | None) -> None:
+        await self._link.run_scripts(DELETE, [([key, marker], [token, ttl or 0])])
 
     async def evict(self, keys: Sequence[bytes]) -> None:
         if keys:  # DEL needs a key

@@ -25,6 +25,7 @@ from dbdaora import BackendError, Session
 from dbdaora.backends import DictFallback
 from dbdaora.backends.redis.cluster import ClusterStore
 from dbdaora.backends.redis.wire.cluster import RETRIES
+from tests.support import claims
 from tests.support.cluster_server import FAST_FAILURE, ClusterServer, NodeServer, redis_cluster
 from tests.support.models import Person
 
@@ -168,7 +169,9 @@ async def test_hung_master_is_a_backend_error_within_its_timeouts(
     dead, live = _split(cluster, victim)
     store = ClusterStore(f"{cluster.url}?socket_timeout=0.3&socket_connect_timeout=0.3")
     for id_ in dead + live:
-        await store.put_hashes([(_key(id_), f"person:not-found:{id_}".encode(), {b"id": id_})], 60)
+        await claims.put_hashes(
+            store, [(_key(id_), f"person:not-found:{id_}".encode(), {b"id": id_})], 60
+        )
     victim.pause()
     try:
         bound = (1 + RETRIES) * 0.3 + 1.0

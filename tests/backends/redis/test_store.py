@@ -11,6 +11,7 @@ import redis
 from dbdaora import BackendError, Session
 from dbdaora.backends import DictFallback, InProcessRedis
 from dbdaora.backends.redis.single import RedisStore
+from tests.support import claims
 from tests.support.models import Person, Ranking
 from tests.support.raw import RawView
 from tests.support.servers import RedisServer, free_port
@@ -123,7 +124,7 @@ async def test_read_or_lease_answers_alike_on_every_redis_side(
 ) -> None:
     """A hit is the hash; a miss takes the lease, and the next one sees it held."""
     store, view = backend
-    await store.put_hashes([(b"person:a", b"person:not-found:a", {b"name": "A"})], None)
+    await claims.put_hashes(store, [(b"person:a", b"person:not-found:a", {b"name": "A"})], None)
     assert await store.hgetall_or_lease(b"person:a", b"person:not-found:a", b"lease:1") == (
         {b"name": b"A"},
         None,
