@@ -19,17 +19,51 @@ The transitions, each one atomic on one node (a Lua script, see
 
 - **lease** (a reader missed K): ``SET M token NX GET EX LEASE_SECONDS``. The value
   before tells the reader what to do: nothing, so it holds the lease and will fill;
-  ``NOT_FOUND``, so the entity is nowhere; another token, so another reader fills and
-  this one reads the fallback without filling.
+  ``NOT_FOUND``, so the entity is nowhere; another token, so another reader (or a
+  writer) holds it, and this one reads the fallback without filling.
 - **fill** (the lease holder's fallback read came back): only if M still holds
   its token, drop M and write K with the TTL, or set M to ``NOT_FOUND`` when the
   fallback had nothing.
-- **write** (``add``, ``delete``, ``remove``, after the fallback has it): replace or
-  delete K and delete M, or set M to ``NOT_FOUND`` for a delete, in one step. A
-  fill whose read is older than the write then finds its token gone.
-- **claim** (a sorted-set ``add`` before its fallback write): set M to the
-  writer's token whatever it held, ending readers' leases; the writer may create
-  the set in Redis afterwards only if its claim still stands.
+- **claim** (every write, ``add``, ``delete``, ``remove``, ``replace``, before its
+  fallback write): set M to the writer's token whatever it held, ending readers'
+  leases and earlier writers' claims.
+- **write** (after the fallback write): if M still holds the writer's token,
+  replace or change K and drop M, or set M to ``NOT_FOUND`` for a delete;
+  otherwise drop K and M both, and the next read fills from the fallback.
+
+Why racing writers cannot leave Redis and the fallback apart. Call c the claim,
+f the fallback commit and w the write step of a writer, with c < f < w. A
+writer's write step writes only if no other claim landed between its c and its
+w, since tokens are unique and a claim overwritten never comes back. Take two
+writers A and B, A's claim first (c_A < c_B):
+
+- c_B > w_A: A finished before B claimed, so f_A < f_B and B's step comes after
+  A's; B's value or B's drop is what stays, both agreeing with the fallback.
+- c_B < w_A: B's claim overwrote A's, so A's step finds another token and drops
+  K and M. If B's step came first and wrote, A's drop removes it; if it comes
+  after, M is gone (A dropped it) or holds a later claim, so B drops too. In
+  either order Redis ends with no copy, whichever of f_A and f_B was last.
+
+That holds for any mix of adds and deletes (a delete's "write" is ``NOT_FOUND``,
+so Redis never says "not found" while the fallback holds the entity), and for
+more writers pairwise. A failing step must drop M as well as K: were M left
+holding B's claim, B's step would write B's value even when f_A came after f_B.
+
+Readers: a fill writes only while M holds its lease. A claim ends every lease,
+so a fill whose fallback read predates a write's commit finds its token gone.
+A reader can lease only while M is absent, i.e. after some write step or fill
+dropped M; its fallback read then comes after that step's commit. A writer
+whose claim that step dropped (or that lapsed) finds no claim at its own step
+and drops K and M, which ends the reader's lease (the fill writes nothing) or
+removes what the fill wrote; a writer claiming after the lease ends it.
+
+A claim lapses after ``LEASE_SECONDS`` like a lease: a writer whose fallback
+write took longer finds no claim and drops K and M, which is always safe. A
+write whose claim could not reach Redis (Redis unavailable) does not try its
+step: its keys are recorded for repair (``dbdaora.session.guard``), as for any
+write that Redis missed. The cost of all this is one more round trip per
+write, the claim, and that two writes of one key racing leave Redis without a
+copy until the next read fills it.
 
 Tokens are unique across processes (``lease_token``), so a token seen in M
 always names one reader or writer. A lease lapses after ``LEASE_SECONDS``: a

@@ -22,6 +22,7 @@ from dbdaora.exceptions import (
     EntityNotFoundError,
     RedisUnavailableError,
 )
+from dbdaora.lease import lease_token
 from dbdaora.meta import CorruptData, ModelMeta
 from dbdaora.session import ModelStats, Session, default_session
 from dbdaora.session.cache import NOT_FOUND, NOTHING
@@ -93,11 +94,16 @@ class Manager(Generic[M]):
         except BadDataError:
             return CORRUPT
 
-    async def _claim(self, markers: list[bytes], token: bytes) -> bool:
+    async def _claim(self, markers: list[bytes]) -> tuple[bytes, bool]:
         """A write's first step, before its fallback write: claim the markers
-        (``dbdaora.lease``). False where Redis is unavailable (counted): the
-        write's Redis half is then recorded for repair, not tried."""
-        return await self._redis(self.session.memory.claim, markers, token) is not DOWN
+        (``dbdaora.lease``) with a new token.
+
+        Returns:
+            The token, and False where Redis is unavailable (counted): the
+            write's Redis half is then recorded for repair, not tried.
+        """
+        token = lease_token()
+        return token, await self._redis(self.session.memory.claim, markers, token) is not DOWN
 
     async def _under_claim(
         self,

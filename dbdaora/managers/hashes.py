@@ -56,8 +56,7 @@ class HashManager(ReadThrough[M]):
         if not records:
             return
         session = self.session
-        token = lease_token()
-        claimed = await self._claim([record[1] for record in records], token)
+        token, claimed = await self._claim([record[1] for record in records])
         try:
             await session.durable(session.fallback.put_many, meta, names, entities)
         except BackendError as exc:
@@ -403,8 +402,8 @@ class HashManager(ReadThrough[M]):
         meta = self.meta
         name = meta.key_text(meta.key_parts(parts, named))
         session = self.session
-        key, marker, token = meta.redis_key(name), meta.marker_key(name), lease_token()
-        claimed = await self._claim([marker], token)
+        key, marker = meta.redis_key(name), meta.marker_key(name)
+        token, claimed = await self._claim([marker])
         try:
             await session.durable(session.fallback.delete, meta, name)
         except BackendError as exc:

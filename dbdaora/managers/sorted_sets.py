@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 from dbdaora.backends import zset
 from dbdaora.backends.redis.protocol import Pairs, RedisSide
 from dbdaora.exceptions import BackendError, EntityNotFoundError, ValidationError
-from dbdaora.lease import lease_token
 from dbdaora.managers.base import CORRUPT, DOWN, MISS, M, Unanswered
 from dbdaora.managers.read_through import ReadThrough
 from dbdaora.meta import CorruptData
@@ -49,10 +48,10 @@ class SortedSetManager(ReadThrough[M]):
         memory = session.memory
         for name, members in groups.items():
             pairs = list(members.items())
-            key, marker, token = meta.redis_key(name), meta.marker_key(name), lease_token()
+            key, marker = meta.redis_key(name), meta.marker_key(name)
             # The claim ends readers' leases and lets this writer touch the set in
             # Redis only if no other write claimed it in between.
-            claimed = await self._claim([marker], token)
+            token, claimed = await self._claim([marker])
             created = await self._durable(
                 name, session.fallback.add_members, meta, name, pairs, meta.max_size
             )
@@ -75,9 +74,9 @@ class SortedSetManager(ReadThrough[M]):
     ) -> None:
         """Replace the whole set with ``members``, (member, score) pairs.
 
-        The fallback first (a delete, then an add of the new members: a reader of
-        the fallback alone may find the set absent in between), then Redis in one
-        MULTI. With ``Meta.max_size`` only the highest scores are kept; with no
+        The marker claimed, the fallback (a delete, then an add: a reader of the
+        fallback alone may find the set absent in between), then Redis in one
+        step under the claim. With ``Meta.max_size`` only the highest scores are kept; with no
         members the set is deleted. With Redis unreachable the write still
         succeeds (see ``HashManager.add``).
 
@@ -98,8 +97,7 @@ class SortedSetManager(ReadThrough[M]):
             kept = zset.ordered((member.encode(), score) for member, score in pairs)
             pairs = [(member.decode(), score) for member, score in kept[-meta.max_size :]]
         session = self.session
-        token = lease_token()
-        claimed = await self._claim([meta.marker_key(name)], token)
+        token, claimed = await self._claim([meta.marker_key(name)])
         await self._durable(name, session.fallback.delete, meta, name)
         try:
             await session.durable(session.fallback.add_members, meta, name, pairs, meta.max_size)
@@ -254,8 +252,7 @@ class SortedSetManager(ReadThrough[M]):
         meta, session = self.meta, self.session
         name = meta.key_text(parts)
         encoded = meta.encode_members(members)
-        token = lease_token()
-        claimed = await self._claim([meta.marker_key(name)], token)
+        token, claimed = await self._claim([meta.marker_key(name)])
         await self._durable(name, session.fallback.remove_members, meta, name, encoded)
         session.stats_for(meta).fallback_writes += 1
         await self._written(
@@ -273,8 +270,7 @@ class SortedSetManager(ReadThrough[M]):
         meta = self.meta
         name = meta.key_text(meta.key_parts(parts, named))
         session = self.session
-        token = lease_token()
-        claimed = await self._claim([meta.marker_key(name)], token)
+        token, claimed = await self._claim([meta.marker_key(name)])
         await self._durable(name, session.fallback.delete, meta, name)
         session.stats_for(meta).fallback_writes += 1
         await self._written(

@@ -9,45 +9,54 @@ An entity's key K (``<key_name>:<parts>``) and its marker M
 (``<key_name>:not-found:<parts>``) hash to different slots, often on different
 masters, so no MULTI or script can hold both: every command here touches one
 key. The order of the commands keeps what the lease protocol of
-``dbdaora.lease`` promises, from two rules:
+``dbdaora.lease`` promises, from three rules:
 
 1. A fill writes K only where K is absent, and only between two checks that M
    still holds its lease token: ``GET M`` equals the token, then the K script,
    then "delete M if it still holds the token". When that last check fails, a
    write came in between, and the fill deletes the K it wrote. Every write
-   changes M and tokens are unique, so a write whose M command lands after the
-   first check is seen by the second.
-2. A write whose K command leaves nothing a fill could collide with (DEL K,
-   ZREM, ZADD to a set Redis does not hold) changes M *before* K. A hash add
-   writes K first (the new hash itself stops any fill), then deletes M.
+   changes M (its claim) and tokens are unique, so a write whose claim lands
+   after the first check is seen by the second.
+2. Every write changes M first: its claim (``SET M token``) lands before its
+   fallback write, and so before any of its K commands.
+3. A write's last step touches K only under its claim: ``GET M`` equals its
+   token, then its K command, then "delete M if it still holds the token"
+   (``RELEASE``); when that release fails, something changed M in between, and
+   the write deletes K. Where the first check fails, it deletes M, then K. A
+   delete's M command is itself the check (``FILL_MISSING``: ``NOT_FOUND`` only
+   if M holds the token, else M deleted), then it deletes K.
 
-What follows, for a fill whose fallback read is older than a racing write W:
+What follows:
 
-- Hash ``add`` (K replaced, then M deleted): the fill's K write lands before
-  W's (and is replaced) or after it (K exists: nothing written). Once ``add``
-  returns, no fill can bring the old hash back, as on one node; the one gap is
-  K expiring or being evicted in the microseconds before a stalled fill lands,
-  and then that fill's second check deletes it again.
-- ``delete`` (SET M ``NOT_FOUND``, then DEL K) and ``remove`` (DEL M, then ZREM K): a fill
-  that passed its first check before W's M command writes K either before W's
-  K command, which undoes it, or after it, and then its second check (after
-  W's M command) fails and it deletes K. The end state is W's; in the second
-  case the old entity or member is visible for the time between the fill's
-  two commands.
-- Sorted-set ``add``: the core claims M (SET M token) before its fallback
-  write, so any fill whose read missed the new members fails its checks. The
-  writer then deletes M and adds to K only where K exists; a set Redis holds
-  is complete, so it stays complete. When the fallback write created the set,
-  the writer instead checks that its claim still stands, creates K from its
-  members, and releases M with "delete M if it still holds my token"; when
-  that fails, another write came in between (its members may be missing), and
-  the writer deletes K. Until that release, or a racing fill's second check,
-  a set without the newest members can be visible; it is never left so: the
-  next read fills it whole from the fallback.
+- Two writers, W's claim first. If W's step ran before the other's claim, the
+  other's fallback write is later and its step comes after W's (as on one
+  node). Otherwise the other's claim overwrote W's: W's first check or its
+  release fails, and W deletes K after the check. The other's step writes K
+  only if its own release succeeds; a failing step deletes M before it
+  deletes K, so whichever order the two steps' commands land in, either a
+  release fails and K is deleted after the last K write, or the failing DEL M
+  came after the release and its DEL K after the K write. Redis ends holding
+  no copy, as on one node. A value W wrote survives only if W's release
+  succeeded, so no claim (or drop of M) landed between W's claim and its
+  release: every writer whose fallback write came later claimed after that
+  release, and its own step replaces or deletes K.
+- A delete against a writer: the delete's ``NOT_FOUND`` lands only while M
+  holds its claim, so no write claimed in between; a later claim overwrites
+  ``NOT_FOUND``, and an earlier claimer fails its check and deletes M.
+- A fill whose read is older than a write's commit: the write's claim ended
+  the fill's lease, so the fill fails its first check or its second (the
+  claim landed between them) and deletes its own K write, whichever side of
+  the write's K command it landed on. A fill that leased after a write's step
+  deleted M reads a fallback that already holds that write.
+- The one gap is a fill between its two checks writing K where K was absent
+  and a write's K command already ran (a member removed, a member added to a
+  set Redis did not hold): the older set is visible until the fill's second
+  check deletes it, microseconds later.
 
-Failures keep the order's intent: a hash add that fails after K was written
-leaves the new hash; a delete or remove that fails after M was changed leaves
-any fill in flight to delete its own K write.
+Failures keep the order's intent: a write whose claim failed does not try its
+step, its keys are recorded for repair; a step that fails after a K command
+leaves M holding the claim until it lapses, so no fill lands meanwhile, and
+the repair deletes both.
 
 Restarts: each master can restart on its own. The instance ``epochs`` reports
 is the run_ids of the masters that answer, sorted and joined; a prefix's epoch
@@ -172,7 +181,7 @@ class ClusterStore(SingleKeyOperations):
         token: bytes,
         write: Callable[[list[int]], Awaitable[object]],
     ) -> None:
-        """A write's last step on each (K, M) under the writer's claim (rule 3).
+        """A write's last step on each (K, M) under the writer's claim (rule 3 above).
 
         ``write`` sends the K commands of the entries (by index) whose M still holds
         ``token``; each such M is then released if it still does, and where it no
@@ -244,7 +253,7 @@ class ClusterStore(SingleKeyOperations):
         await self._link.run_all([ops.delete(key) for key in keys])
 
     async def delete(self, key: bytes, marker: bytes, token: bytes, ttl: int | None) -> None:
-        # M first (NOT_FOUND only under the claim, else dropped), then K: rule 3.
+        # M first (NOT_FOUND only under the claim, else deleted), then K: rule 3.
         (marked,) = await self._link.run_scripts(FILL_MISSING, [([marker], [token, ttl or 0])])
         if not marked:
             await self.evict([marker])
