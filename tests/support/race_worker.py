@@ -3,35 +3,38 @@
 Started with multiprocessing's spawn, so it shares nothing with the test but the
 servers, the fallback's file or database and a barrier. Each round it waits at the
 barrier with the other writer and the test, writes every key (the other writer
-writes the same keys in the same order at the same time), and waits at the barrier again when all
-have returned; the test then compares Redis with the fallback.
+writes the same keys in the same order at the same time), and waits at the
+barrier again when all have returned; the test then compares Redis with the
+fallback. Even rounds add against add (different values); in odd rounds writer 1
+deletes (a hash) or removes the member (a sorted set) while writer 0 adds.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from dbdaora import Session
 from tests.support.models import Person, Ranking
 
-KEYS = 100
-"""Keys both writers write each round."""
 
-ROUNDS = 10
-"""Rounds a race runs: even ones add against add, odd ones add against delete."""
+class Plan(NamedTuple):
+    """A race's size: ``keys`` written each round by each writer, in ``lanes`` lanes at
+    once (each lane's keys one after another), for ``rounds`` rounds."""
 
-LANES = [range(start, KEYS, 4) for start in range(4)]
-"""Each writer writes the keys in four lanes at once, each lane in order."""
+    kind: str  # "hash" or "zset"
+    keys: int
+    rounds: int
+    lanes: int
 
 
-def names() -> list[str]:
-    return [f"race{i}" for i in range(KEYS)]
+def names(plan: Plan) -> list[str]:
+    return [f"race{i}" for i in range(plan.keys)]
 
 
 def value(writer: int, round_: int) -> int:
-    """What writer ``writer`` writes in ``round_``: a person's name (as text) or a score."""
+    """What ``writer`` writes in ``round_``: a person's name (as text) or a score."""
     return writer * 1000 + round_
 
 
@@ -51,35 +54,35 @@ async def _write(session: Session, kind: str, writer: int, round_: int, name: st
         await boards.add(Ranking(board=name, player="p", points=value(writer, round_)))
 
 
-async def _lane(session: Session, kind: str, writer: int, round_: int, lane: range) -> None:
-    """One lane's keys, one write at a time: the other writer runs the same lane in the
-    same order, so each key's two writes are in flight together."""
-    for i in lane:
-        await _write(session, kind, writer, round_, names()[i])
-
-
-async def _race(writer: int, memory: str, fallback: str, kind: str, barrier: Any) -> None:
+async def _race(writer: int, memory: str, fallback: str, plan: Plan, barrier: Any) -> None:
     session = Session(memory=memory, fallback=fallback, cache=None)
-    for round_ in range(ROUNDS):
+    keys = names(plan)
+
+    async def lane(round_: int, start: int) -> None:
+        for name in keys[start :: plan.lanes]:
+            await _write(session, plan.kind, writer, round_, name)
+
+    for round_ in range(plan.rounds):
         await asyncio.to_thread(barrier.wait)
-        await asyncio.gather(*(_lane(session, kind, writer, round_, lane) for lane in LANES))
+        await asyncio.gather(*(lane(round_, start) for start in range(plan.lanes)))
         await asyncio.to_thread(barrier.wait)
     await session.close()
 
 
-def run(writer: int, memory: str, fallback: str, kind: str, barrier: Any) -> None:
-    """The process's target: ``ROUNDS`` rounds of writes of every key, in step with ``barrier``."""
-    asyncio.run(_race(writer, memory, fallback, kind, barrier))
+def run(writer: int, memory: str, fallback: str, plan: Plan, barrier: Any) -> None:
+    """The process's target: the plan's rounds of writes, in step with ``barrier``."""
+    asyncio.run(_race(writer, memory, fallback, Plan(*plan), barrier))
 
 
 def disagreements(
-    kind: str, redis_rows: Sequence[tuple[Any, bytes | None]], fallback_rows: Sequence[Any]
+    plan: Plan, redis_rows: Sequence[tuple[Any, bytes | None]], fallback_rows: Sequence[Any]
 ) -> list[str]:
-    """Where Redis holds another value than the fallback (or says "not found" for a record
-    the fallback holds), one line each; Redis holding no copy agrees with anything."""
+    """Where Redis holds another value than the fallback, or a marker other than a
+    not-found one for a record the fallback lacks, one line each. Redis holding no
+    copy agrees with anything."""
     found = []
-    for name, (copy, marker), record in zip(names(), redis_rows, fallback_rows, strict=True):
-        if kind == "hash":
+    for name, (copy, marker), record in zip(names(plan), redis_rows, fallback_rows, strict=True):
+        if plan.kind == "hash":
             durable = None if record is None else record.name.encode()
             cached = copy.get(b"name") if copy else None
         else:
