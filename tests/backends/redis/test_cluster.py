@@ -128,6 +128,8 @@ class PausingStore(ClusterStore):
     SCRIPTS: ClassVar[dict[str, Script]] = {
         "fill_absent": scripts.FILL_ABSENT,
         "add_members": scripts.ADD_MEMBERS_NO_MARKER,
+        "replace": scripts.REPLACE,
+        "release": scripts.RELEASE,
     }
 
     def __init__(self, url: str, script: str) -> None:
@@ -247,3 +249,22 @@ async def test_add_between_a_set_creators_check_and_its_write(
     assert not raw_cluster.exists(b"ranking:not-found:b")
     assert [r.player for r in await Ranking.objects.using(creator).get("b")] == ["ann", "bob"]
     assert raw_cluster.zrange(b"ranking:b", 0, -1) == [b"ann", b"bob"]
+
+
+@pytest.mark.parametrize("pause", ["replace", "release"])
+async def test_an_add_overtaken_between_its_check_and_its_release_drops_its_copy(
+    two_sessions: Pair, raw_cluster: RedisCluster, pause: str
+) -> None:
+    """An add whose claim check passed, paused before its K write or its release while
+    another add claims, commits and writes: the first drops K, and a read fills the
+    fallback's value (the second add's)."""
+    first, second, store = two_sessions(pause)
+    await _in_the_gap(
+        store,
+        Person.objects.using(first).add(Person(id="a", name="first")),
+        Person.objects.using(second).add(Person(id="a", name="second")),
+    )
+    assert not raw_cluster.exists(b"person:a")
+    assert not raw_cluster.exists(b"person:not-found:a")
+    assert (await Person.objects.using(first).get("a")).name == "second"
+    assert raw_cluster.hget(b"person:a", b"name") == b"second"
