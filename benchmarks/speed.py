@@ -33,9 +33,11 @@ What each row times (ORM | hand-written):
     decoded fields (raising KeyError on an empty answer). The ids cycle through
     1,000 stored entities.
 ``add``
-    ``add(Person(...))``: the fallback write, then one Lua script (DEL, HSET, EXPIRE,
-    DEL of the not-found marker) | ``MULTI; HSET person:<id> id name age;
-    EXPIRE 3600; EXEC`` in one transaction pipeline. Same ids on both sides.
+    ``add(Person(...))``: the writer's claim (SET of the not-found marker), the
+    fallback write, then one Lua script (GET of the marker, DEL, HSET, EXPIRE, DEL
+    of the marker) | ``MULTI; HSET person:<id> id name age; EXPIRE 3600; EXEC`` in
+    one transaction pipeline, which a racing writer can leave differing from the
+    fallback. Same ids on both sides.
 ``get_many 100``
     ``get_many(100 ids)`` | one pipeline (transaction=False) of 100 HGETALL,
     then 100 HandPersons. The figure is per call of 100.

@@ -5,8 +5,9 @@ servers, the fallback's file or database and a barrier. Each round it waits at t
 barrier with the other writer and the test, writes every key (the other writer
 writes the same keys in the same order at the same time), and waits at the
 barrier again when all have returned; the test then compares Redis with the
-fallback. Even rounds add against add (different values); in odd rounds writer 1
-deletes (a hash) or removes the member (a sorted set) while writer 0 adds.
+fallback. Even rounds add against add (different values; writer 1 adds in
+batches); in odd rounds writer 1 deletes (a hash) or removes the member (a sorted
+set) while writer 0 adds.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ class Plan(NamedTuple):
     lanes: int
 
 
+BATCH = 3
+"""Keys of one ``add`` call of writer 1 (a batch: one claim, one fallback write)."""
+
+
 def names(plan: Plan) -> list[str]:
     return [f"race{i}" for i in range(plan.keys)]
 
@@ -38,29 +43,31 @@ def value(writer: int, round_: int) -> int:
     return writer * 1000 + round_
 
 
-async def _write(session: Session, kind: str, writer: int, round_: int, name: str) -> None:
+async def _write(session: Session, kind: str, writer: int, round_: int, batch: list[str]) -> None:
+    """One call's writes: an add of the whole batch, or a delete (removal) of each key."""
     deletes = writer == 1 and round_ % 2 == 1
-    if kind == "hash":
-        people = Person.objects.using(session)
-        if deletes:
-            await people.delete(name)
-        else:
-            await people.add(Person(id=name, name=str(value(writer, round_))))
-        return
-    boards = Ranking.objects.using(session)
+    people, boards = Person.objects.using(session), Ranking.objects.using(session)
     if deletes:
-        await boards.remove(name, "p")
+        for name in batch:
+            await (people.delete(name) if kind == "hash" else boards.remove(name, "p"))
+    elif kind == "hash":
+        await people.add(*(Person(id=name, name=str(value(writer, round_))) for name in batch))
     else:
-        await boards.add(Ranking(board=name, player="p", points=value(writer, round_)))
+        await boards.add(
+            *(Ranking(board=name, player="p", points=value(writer, round_)) for name in batch)
+        )
 
 
 async def _race(writer: int, memory: str, fallback: str, plan: Plan, barrier: Any) -> None:
     session = Session(memory=memory, fallback=fallback, cache=None)
     keys = names(plan)
+    # Writer 1 adds in batches of BATCH keys (one add call each), writer 0 key by key.
+    size = BATCH if writer == 1 else 1
 
     async def lane(round_: int, start: int) -> None:
-        for name in keys[start :: plan.lanes]:
-            await _write(session, plan.kind, writer, round_, name)
+        mine = keys[start :: plan.lanes]
+        for i in range(0, len(mine), size):
+            await _write(session, plan.kind, writer, round_, mine[i : i + size])
 
     for round_ in range(plan.rounds):
         await asyncio.to_thread(barrier.wait)

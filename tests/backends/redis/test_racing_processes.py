@@ -25,10 +25,10 @@ from tests.support.race_worker import Plan, disagreements, names
 CASES = {
     # SQLite serialises the two writers' commits on its file lock: fewer keys and lanes.
     "sqlite-hash": ("redis", "sqlite", Plan("hash", keys=30, rounds=5, lanes=2)),
-    "sqlite-zset": ("redis", "sqlite", Plan("zset", keys=30, rounds=5, lanes=2)),
-    "postgres-hash": ("redis", "postgres", Plan("hash", keys=100, rounds=8, lanes=8)),
-    "postgres-zset": ("redis", "postgres", Plan("zset", keys=100, rounds=8, lanes=8)),
-    "cluster-postgres-hash": ("cluster", "postgres", Plan("hash", keys=60, rounds=4, lanes=8)),
+    "sqlite-zset": ("redis", "sqlite", Plan("zset", keys=20, rounds=5, lanes=2)),
+    "postgres-hash": ("redis", "postgres", Plan("hash", keys=100, rounds=6, lanes=8)),
+    "postgres-zset": ("redis", "postgres", Plan("zset", keys=50, rounds=6, lanes=8)),
+    "cluster-postgres-hash": ("cluster", "postgres", Plan("hash", keys=50, rounds=4, lanes=8)),
 }
 
 
