@@ -59,7 +59,9 @@ async def _write(session: Session, kind: str, writer: int, round_: int, batch: l
 
 
 async def _race(writer: int, memory: str, fallback: str, plan: Plan, barrier: Any) -> None:
-    session = Session(memory=memory, fallback=fallback, cache=None)
+    # No memory_timeout: on a loaded machine a slow call would turn a write into a
+    # repair record (Redis left as it was until a repair), and this is about races.
+    session = Session(memory=memory, fallback=fallback, cache=None, memory_timeout=None)
     keys = names(plan)
     # Writer 1 adds in batches of BATCH keys (one add call each), writer 0 key by key.
     size = BATCH if writer == 1 else 1

@@ -259,6 +259,8 @@ async def test_an_add_overtaken_between_its_check_and_its_release_drops_its_copy
     another add claims, commits and writes: the first drops K, and a read fills the
     fallback's value (the second add's)."""
     first, second, store = two_sessions(pause)
+    for session in (first, second):  # connected and past the restart check, unpaused
+        await session.redis(session.memory.ping)
     await _in_the_gap(
         store,
         Person.objects.using(first).add(Person(id="a", name="first")),
