@@ -120,6 +120,21 @@ class RedisUnavailableError(BackendError):
     """
 
 
+class NodeUnavailableError(RedisUnavailableError):
+    """One master of a Redis Cluster failed, timed out, or its circuit breaker is open.
+
+    Only the keys whose slots that master serves are answered from the fallback;
+    the other masters' keys keep coming from Redis.
+
+    Attributes:
+        node: the master's ``host:port``.
+    """
+
+    def __init__(self, message: str, *, url: str, node: str) -> None:
+        super().__init__(message, url=url)
+        self.node = node
+
+
 class BadDataError(DBDaoraError):
     """Redis refused a command for what a key holds, not for its own state.
 

@@ -242,11 +242,18 @@ class HashManager(ReadThrough[M]):
             ticket = cache.ticket()
         asked = [i for i, entity in enumerate(found) if entity is NOTHING]
         if asked:
-            misses, redis_up = await self._many_from_redis(
-                names, parts_list, selected, asked, found
-            )
-            if misses:
-                await self._many_from_fallback(names, parts_list, selected, misses, redis_up, found)
+            # On a cluster, a read per master: one that is down sends only its keys
+            # to the fallback.
+            groups = self.session.by_node(meta.redis_key(names[i]) for i in asked)
+            if groups is None:
+                await self._many(names, parts_list, selected, asked, found)
+            else:
+                await asyncio.gather(
+                    *(
+                        self._many(names, parts_list, selected, [asked[j] for j in group], found)
+                        for group in groups
+                    )
+                )
             if cache is not None:
                 for i in asked:
                     entity = found[i]
@@ -254,6 +261,19 @@ class HashManager(ReadThrough[M]):
                     await cache.remember(meta.model, names[i], variant, answer, ticket)
         stats.not_found += sum(entity is None for entity in found)
         return [entity for entity in found if entity is not None]
+
+    async def _many(
+        self,
+        names: Sequence[str],
+        parts_list: Sequence[tuple[Any, ...]],
+        selected: Selection,
+        asked: list[int],
+        found: list[Any],
+    ) -> None:
+        """Redis's entities at the ``asked`` indexes of ``found``, the fallback's for the rest."""
+        misses, redis_up = await self._many_from_redis(names, parts_list, selected, asked, found)
+        if misses:
+            await self._many_from_fallback(names, parts_list, selected, misses, redis_up, found)
 
     async def _many_from_redis(
         self,

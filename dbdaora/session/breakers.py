@@ -17,16 +17,17 @@ the guard reads the same two attributes on its hot path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiobreaker import CircuitBreaker, CircuitBreakerListener
+from aiobreaker import CircuitBreaker, CircuitBreakerError, CircuitBreakerListener
 from aiobreaker.state import CircuitBreakerState
 
-from dbdaora.exceptions import BackendError
+from dbdaora.exceptions import BackendError, NodeUnavailableError
 from dbdaora.settings import BreakerOptions
 
 logger = logging.getLogger("dbdaora")
@@ -48,6 +49,14 @@ def _is_not_an_outage(exc: Exception) -> bool:
     return not isinstance(exc, (BackendError, TimeoutError))
 
 
+def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+def _nothing() -> None:
+    return None
+
+
 class _Watch(CircuitBreakerListener):  # type: ignore[misc] # aiobreaker ships no type hints
     """Logs each change of state, and starts the probe when the breaker opens."""
 
@@ -57,6 +66,8 @@ class _Watch(CircuitBreakerListener):  # type: ignore[misc] # aiobreaker ships n
         )
         if getattr(new, "state", new) is _OPEN:
             breaker.opened()
+        elif getattr(new, "state", new) is _CLOSED and breaker.on_close is not None:
+            breaker.on_close()
 
 
 class Breaker(CircuitBreaker):  # type: ignore[misc] # aiobreaker ships no type hints
@@ -66,10 +77,15 @@ class Breaker(CircuitBreaker):  # type: ignore[misc] # aiobreaker ships no type 
         options: ``fail_max``, ``reset_timeout`` and ``probe_interval``.
         name: what the logs call it (``memory redis://...``).
         probe: one cheap round trip to the store (its ``ping``).
+        on_close: called each time the breaker closes again.
     """
 
     def __init__(
-        self, options: BreakerOptions, name: str, probe: Callable[[], Awaitable[None]]
+        self,
+        options: BreakerOptions,
+        name: str,
+        probe: Callable[[], Awaitable[None]],
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(
             fail_max=options.fail_max,
@@ -84,6 +100,7 @@ class Breaker(CircuitBreaker):  # type: ignore[misc] # aiobreaker ships no type 
         self.opened_at = 0.0  # wall clock, for messages
         self.probes = 0  # pings sent, for tests and stats
         self._probe = probe
+        self.on_close = on_close
         self._prober: asyncio.Task[None] | None = None
         self._next_probe = 0.0  # time.monotonic() of the next ping
 
@@ -133,6 +150,42 @@ class Breaker(CircuitBreaker):  # type: ignore[misc] # aiobreaker ships no type 
                 current = asyncio.current_task()
                 if current is not None and current.cancelling():
                     raise
+
+    async def guard(self, call: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+        """``call_async``, but for one cluster master's outage (``NodeUnavailableError``):
+        that master's breaker counts it, so it passes this one as neither a failure nor
+        a success (aiobreaker would count it as a success, and reset the failures)."""
+        self.state.before_call(call)  # CircuitBreakerError while open
+        if self.current_state is _OPEN:
+            self.half_open()  # reset_timeout is over: this call tries
+        try:
+            result = await call(*args, **kwargs)
+        except NodeUnavailableError:
+            raise
+        except Exception as exc:
+            return self.call(_raise, exc)  # re-raises it, or CircuitBreakerError once open
+        self.count_success()
+        return result
+
+    def count_success(self) -> None:
+        """Count a call made outside the breaker that succeeded (a half-open one closes)."""
+        with contextlib.suppress(CircuitBreakerError):  # opened meanwhile by another call
+            self.call(_nothing)
+
+    def count_failure(self, exc: Exception) -> None:
+        """Count a call made outside the breaker that failed with ``exc``.
+
+        Raises:
+            Exception: ``exc``, or ``CircuitBreakerError`` where the breaker is open.
+        """
+        self.call(_raise, exc)
+
+    def refusing(self) -> bool:
+        """Whether the breaker is open and refuses a call now (its reset_timeout not over)."""
+        if self.current_state is not _OPEN:
+            return False
+        opens_at: datetime.datetime | None = self.opens_at
+        return opens_at is not None and datetime.datetime.utcnow() < opens_at
 
     def refusal(self) -> str:
         """Why a call is refused: ``circuit breaker open until 12:00:31 (next probe in 0.4 s)``."""

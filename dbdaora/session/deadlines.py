@@ -69,10 +69,17 @@ class Deadlines:
 
     def raise_if_expired(self, task: asyncio.Task[Any]) -> None:
         """On a CancelledError in ``task``: TimeoutError if the cancel was its deadline's."""
-        if task in self._expired:
-            self._expired.discard(task)
-            task.uncancel()
+        if self.take_expired(task):
             raise TimeoutError(f"no answer within {self.seconds}s") from None
+
+    def take_expired(self, task: asyncio.Task[Any]) -> bool:
+        """Whether ``task``'s cancel was its deadline's; if so the cancel is taken back,
+        for a caller that raises its own error in place of ``TimeoutError``."""
+        if task not in self._expired:
+            return False
+        self._expired.discard(task)
+        task.uncancel()
+        return True
 
     def leave(self, task: asyncio.Task[Any]) -> None:
         self._running.pop(task, None)

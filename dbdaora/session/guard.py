@@ -17,15 +17,20 @@ acknowledged write for longer than ``repair_interval``, whoever wrote it.
 
 Each repair first checks that Redis did not restart with older data (``restarts``):
 when it did, the declared models' keys are swept before Redis serves them again.
+
+On a Redis Cluster, each master has its breaker (``nodes``): a master's failure
+(``NodeUnavailableError``) sends only its keys to the fallback, and makes no
+repair due. A repair deletes the recorded keys master by master; a master it
+cannot reach keeps its keys recorded until it comes back, and is then refused
+until a repair reached it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from time import monotonic
 from typing import ParamSpec, TypeVar
 
@@ -33,10 +38,11 @@ from aiobreaker import CircuitBreakerError
 from aiobreaker.state import CircuitBreakerState
 
 from dbdaora.backends import FallbackStore, RedisSide
-from dbdaora.exceptions import BackendError, RedisUnavailableError
+from dbdaora.exceptions import BackendError, NodeUnavailableError, RedisUnavailableError
 from dbdaora.meta import key_prefixes
 from dbdaora.session.breakers import Breaker
 from dbdaora.session.deadlines import Deadlines
+from dbdaora.session.nodes import REPAIRING, NodeBreakers
 from dbdaora.session.restarts import SWEEP_WAIT, Restarts, stale, sweep_until_current
 
 P = ParamSpec("P")
@@ -46,7 +52,6 @@ logger = logging.getLogger("dbdaora")
 
 # An enum member is slow to reach through its class, and every Redis call asks.
 _CLOSED = CircuitBreakerState.CLOSED
-_OPEN = CircuitBreakerState.OPEN
 
 REPAIR_BATCH = 1000
 """Repair records read at once; a full batch makes the next repair due at once."""
@@ -68,10 +73,7 @@ def _refused(breaker: Breaker, exc: CircuitBreakerError, what: str) -> str:
 
 def _refusing(breaker: Breaker | None) -> bool:
     """Whether the breaker is open and would refuse a call now (its timeout not over)."""
-    if breaker is None or breaker.current_state is not _OPEN:
-        return False
-    opens_at: datetime.datetime | None = breaker.opens_at
-    return opens_at is not None and datetime.datetime.utcnow() < opens_at
+    return breaker is not None and breaker.refusing()
 
 
 def _retrieved(future: asyncio.Future[None]) -> None:
@@ -124,6 +126,7 @@ class Guard:
     fallback_breaker: Breaker | None
     _deadlines: Deadlines | None
     _repairs: Repairs
+    _nodes: NodeBreakers | None
 
     async def redis(self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one Redis-side call, bounded in time and behind the breaker.
@@ -141,7 +144,7 @@ class Guard:
             if breaker is not None and (
                 breaker.current_state is not _CLOSED or breaker.fail_counter
             ):
-                result: T = await breaker.call_async(self._bounded, call, *args, **kwargs)
+                result: T = await breaker.guard(self._bounded, call, *args, **kwargs)
                 return result
             # A closed breaker with no failures counted has nothing to do on a
             # success: skip its bookkeeping, and hand it only the failures.
@@ -162,9 +165,11 @@ class Guard:
                 finally:
                     deadlines.leave(task)
             except (BackendError, TimeoutError) as exc:
-                if breaker is not None:
+                if breaker is not None and not isinstance(exc, NodeUnavailableError):
                     await breaker.call_async(_reraise, exc)
                 raise
+        except NodeUnavailableError:
+            raise  # that master's breaker counted it; its keys go to the fallback
         except CircuitBreakerError as exc:
             self._repairs.due = 0.0  # Redis may miss writes meanwhile: repair first
             assert breaker is not None
@@ -181,6 +186,18 @@ class Guard:
         except BackendError as exc:
             self._repairs.due = 0.0
             raise RedisUnavailableError(exc.message, url=self.memory.url) from exc
+
+    def by_node(self, keys: Iterable[bytes]) -> list[list[int]] | None:
+        """The indexes of ``keys`` grouped by the cluster master serving each, so that a
+        call per group fails alone; None where they make one group (or one node)."""
+        nodes = self._nodes
+        if nodes is None:
+            return None
+        node_of = nodes.node_of
+        groups: dict[str | None, list[int]] = {}
+        for i, key in enumerate(keys):
+            groups.setdefault(node_of(key), []).append(i)
+        return list(groups.values()) if len(groups) > 1 else None
 
     async def _bounded(
         self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
@@ -256,6 +273,8 @@ class Guard:
             await asyncio.shield(running)
 
     async def _repair(self) -> None:
+        REPAIRING.set(True)  # this repair's task only: pending masters answer it
+        covered = set(self._nodes.pending) if self._nodes is not None else set()
         breaker = self.memory_breaker
         if breaker is not None and _refusing(breaker):
             raise RedisUnavailableError(
@@ -271,9 +290,13 @@ class Guard:
         else:
             unread = False
         keys = list({*local, *(key for key, _ in records)})
+        kept: set[bytes] = set()
         if keys:
-            await self._on_redis("deleting keys written during an outage", self.memory.evict, keys)
-            self._repairs.dirty.difference_update(local)
+            kept = await self._evict(keys)
+            self._repairs.dirty.difference_update(set(local) - kept)
+        records = [record for record in records if record[0] not in kept]
+        if self._nodes is not None:
+            self._nodes.repaired({node for node in covered if not self._nodes.refuses(node)})
         if records:
             try:
                 await self.durable(self.fallback.clear_repairs, records)
@@ -284,6 +307,22 @@ class Guard:
         if not unread:
             self._repairs.repaired = max(self._repairs.repaired, started)
 
+    async def _evict(self, keys: Sequence[bytes]) -> set[bytes]:
+        """Delete ``keys``; those on a cluster master that is down are kept, and returned."""
+        what = "deleting keys written during an outage"
+        groups = self.by_node(keys)
+        if groups is None:
+            await self._on_redis(what, self.memory.evict, keys)
+            return set()
+        kept: set[bytes] = set()
+        for group in groups:
+            batch = [keys[i] for i in group]
+            try:
+                await self._on_redis(what, self.memory.evict, batch)
+            except NodeUnavailableError:
+                kept.update(batch)
+        return kept
+
     async def _on_redis(
         self, what: str, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
     ) -> T:
@@ -291,8 +330,10 @@ class Guard:
         try:
             if self.memory_breaker is None:
                 return await self._bounded(call, *args, **kwargs)
-            result: T = await self.memory_breaker.call_async(self._bounded, call, *args, **kwargs)
+            result: T = await self.memory_breaker.guard(self._bounded, call, *args, **kwargs)
             return result
+        except NodeUnavailableError:
+            raise
         except (CircuitBreakerError, BackendError, TimeoutError) as exc:
             self._repairs.due = 0.0
             why = (
@@ -315,7 +356,14 @@ class Guard:
         task = restarts.sweeping
         loop = asyncio.get_running_loop()
         if task is None or task.done() or task.get_loop() is not loop:
-            found = await self._on_redis("checking for a restart", self.memory.epochs)
+            try:
+                found = await self._on_redis("checking for a restart", self.memory.epochs)
+            except NodeUnavailableError:
+                # The cluster master holding the epochs is down: it is checked again
+                # once it answers; a session that never checked waits for it.
+                if restarts.checked:
+                    return
+                raise
             instance = found.instance
             prefixes = stale(key_prefixes(), instance, found.swept)
             # A prefix with no epoch yet (a Redis dbdaora never checked, or one
@@ -333,6 +381,7 @@ class Guard:
                         restarts.token,
                         keep=new,
                     )
+                restarts.checked = True
                 return
             logger.warning(
                 "Redis restarted or reloaded its data (run_id %s): deleting the keys of "
@@ -348,6 +397,7 @@ class Guard:
             bound = SWEEP_WAIT if self.memory_timeout is None else self.memory_timeout
             wait = restarts.started + bound - monotonic()
             await asyncio.wait_for(asyncio.shield(task), max(wait, 0.0))
+            restarts.checked = True
         except (TimeoutError, BackendError) as exc:
             self._repairs.due = 0.0
             raise RedisUnavailableError(

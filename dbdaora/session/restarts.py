@@ -39,11 +39,13 @@ SWEEP_POLL = 0.05
 
 
 class Restarts:
-    """A session's sweep after a restart: the task, when it started, the lock's token."""
+    """A session's sweep after a restart: the task, when it started, the lock's token;
+    whether a check found every prefix current once (``checked``)."""
 
-    __slots__ = ("started", "sweeping", "token")
+    __slots__ = ("checked", "started", "sweeping", "token")
 
     def __init__(self) -> None:
+        self.checked = False
         self.sweeping: asyncio.Task[None] | None = None
         self.started = 0.0
         self.token = lease_token()

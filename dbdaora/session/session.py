@@ -22,12 +22,14 @@ import attrs
 
 from dbdaora import settings
 from dbdaora.backends import FallbackStore, RedisSide, open_fallback, open_redis_side
+from dbdaora.backends.redis.protocol import NodeRouting
 from dbdaora.meta import MODELS, UNSET, ModelMeta, Unset
 from dbdaora.session.breakers import make_breaker
 from dbdaora.session.cache import EntityCache
 from dbdaora.session.deadlines import Deadlines
 from dbdaora.session.flights import Flights
 from dbdaora.session.guard import Guard, Repairs
+from dbdaora.session.nodes import NodeBreakers
 from dbdaora.session.stats import Counting, ModelStats
 
 
@@ -42,9 +44,9 @@ class Session(Guard, Flights, Counting):
             (``"policy": "lfu"`` evicts the least frequently used entry rather than
             the least recently used), or None for none.
         breaker: ``{"fail_max": n, "reset_timeout": seconds, "probe_interval": seconds}``
-            for the circuit breakers (one per store), or None for none. An open
-            breaker pings its store every ``probe_interval`` seconds and closes
-            when it answers.
+            for the circuit breakers (one per store, and on a Redis Cluster one per
+            master too), or None for none. An open breaker pings its store every
+            ``probe_interval`` seconds and closes when it answers.
         memory_timeout: seconds each Redis call may take, or None for no bound.
         autopipeline: batch the Redis commands of operations started in the same
             event-loop iteration into one round trip (default True); applies to
@@ -66,6 +68,7 @@ class Session(Guard, Flights, Counting):
     __slots__ = (
         "_deadlines",
         "_flights",
+        "_nodes",
         "_repairs",
         "_stats",
         "cache",
@@ -129,8 +132,22 @@ class Session(Guard, Flights, Counting):
             config.breaker, f"fallback {self.fallback.url}", self.fallback.ping
         )
         self._repairs = Repairs(config.repair_interval)  # the first Redis call repairs
+        self._nodes: NodeBreakers | None = None
+        if config.breaker is not None and isinstance(self.memory, NodeRouting):
+            self._nodes = NodeBreakers(
+                config.breaker,
+                self.memory.url,
+                self.memory.node_of,
+                self.memory.ping_node,
+                self._deadlines,
+                self._repair_now,
+            )
+            self.memory.watch_nodes(self._nodes)
         self._flights: dict[Hashable, tuple[asyncio.Future[list[Any]], int]] = {}
         self._stats: dict[str, ModelStats] = {}
+
+    def _repair_now(self) -> None:
+        self._repairs.due = 0.0
 
     def ttl(self, meta: ModelMeta) -> int | None:
         """The TTL of the model's Redis keys: its Meta's, else this session's."""
@@ -144,6 +161,8 @@ class Session(Guard, Flights, Counting):
         for breaker in (self.memory_breaker, self.fallback_breaker):
             if breaker is not None:
                 await breaker.stop()
+        if self._nodes is not None:
+            await self._nodes.stop()
         await self.stop_repairs()
         await self.memory.close()
         await self.fallback.close()

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from aiobreaker import CircuitBreaker
 
     from dbdaora.meta import ModelMeta
+    from dbdaora.session.nodes import NodeBreakers
 
 
 @attrs.define
@@ -35,6 +36,7 @@ class Counting:
     memory_breaker: CircuitBreaker | None
     fallback_breaker: CircuitBreaker | None
     _stats: dict[str, ModelStats]
+    _nodes: NodeBreakers | None
 
     def stats_for(self, meta: ModelMeta) -> ModelStats:
         stats = self._stats.get(meta.name)
@@ -43,11 +45,17 @@ class Counting:
         return stats
 
     def stats(self) -> dict[str, Any]:
-        """Counters per model, and each breaker's state (``closed``, ``open``, ``half-open``)."""
+        """Counters per model, and each breaker's state (``closed``, ``open``, ``half-open``);
+        on a Redis Cluster, once a master failed, ``nodes``: each such master's (or
+        ``pending``, back and waiting for a repair)."""
+        breakers: dict[str, Any] = {
+            "memory": breaker_state(self.memory_breaker),
+            "fallback": breaker_state(self.fallback_breaker),
+        }
+        nodes = {} if self._nodes is None else self._nodes.states()
+        if nodes:
+            breakers["nodes"] = nodes
         return {
             "models": {name: attrs.asdict(stats) for name, stats in self._stats.items()},
-            "breakers": {
-                "memory": breaker_state(self.memory_breaker),
-                "fallback": breaker_state(self.fallback_breaker),
-            },
+            "breakers": breakers,
         }

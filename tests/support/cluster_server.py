@@ -103,6 +103,11 @@ class NodeServer:
         with self.client() as client:
             return str(client.execute_command("CLUSTER", "MYID").decode())
 
+    def role(self) -> str:
+        """``master`` or ``slave``, as INFO replication says."""
+        with self.client() as client:
+            return str(client.info("replication")["role"])
+
     def kill(self) -> None:
         """SIGKILL: the node is gone, as in a crash, and its data with it."""
         assert self.process is not None
@@ -144,6 +149,19 @@ class ClusterServer:
     def live(self) -> list[NodeServer]:
         return [node for node in self.nodes if node.process is not None]
 
+    def masters(self) -> list[NodeServer]:
+        """The live nodes that serve slots now."""
+        return [node for node in self.live() if node.role() == "master"]
+
+    def replica_of(self, master: NodeServer) -> NodeServer:
+        """A live replica of ``master``."""
+        for node in self.live():
+            with node.client() as client:
+                info = client.info("replication")
+            if info["role"] == "slave" and int(info["master_port"]) == master.port:
+                return node
+        raise LookupError(f"{master.address} has no live replica")
+
     def node_of(self, key: bytes) -> NodeServer:
         """The master that serves ``key``'s slot now, by CLUSTER KEYSLOT and CLUSTER SLOTS."""
         with self.live()[0].client() as client:
@@ -180,13 +198,15 @@ class ClusterServer:
                 client.flushall()
 
 
-def _create(nodes: list[NodeServer]) -> None:
+def _create(nodes: list[NodeServer], replicas: int = 0) -> None:
     created = subprocess.run(
         [
             _binary("redis-cli"),
             "--cluster",
             "create",
             *(node.address for node in nodes),
+            "--cluster-replicas",
+            str(replicas),
             "--cluster-yes",
         ],
         capture_output=True,
@@ -204,9 +224,12 @@ def _create(nodes: list[NodeServer]) -> None:
 
 
 @contextmanager
-def redis_cluster(masters: int = 3, options: Sequence[str] = ()) -> Iterator[ClusterServer]:
-    """Start ``masters`` private cluster-enabled servers, join them, stop them at the end."""
-    ports = _free_ports(2 * masters)
+def redis_cluster(
+    masters: int = 3, options: Sequence[str] = (), replicas: int = 0
+) -> Iterator[ClusterServer]:
+    """Start ``masters`` private cluster-enabled servers (and ``replicas`` replicas of
+    each), join them, stop them at the end."""
+    ports = _free_ports(2 * masters * (1 + replicas))
     with ExitStack() as stack:
         nodes = []
         for port, bus_port in zip(ports[::2], ports[1::2], strict=True):
@@ -215,5 +238,17 @@ def redis_cluster(masters: int = 3, options: Sequence[str] = ()) -> Iterator[Clu
             stack.callback(node.stop)
             node.start()
             nodes.append(node)
-        _create(nodes)
+        _create(nodes, replicas)
+        if replicas:
+            _wait(lambda: _replicas_synced(nodes, masters * replicas), "replicas in sync")
         yield ClusterServer(nodes)
+
+
+def _replicas_synced(nodes: list[NodeServer], count: int) -> bool:
+    synced = 0
+    for node in nodes:
+        with node.client() as client:
+            info = client.info("replication")
+        if info["role"] == "slave" and info.get("master_link_status") == "up":
+            synced += 1
+    return synced == count

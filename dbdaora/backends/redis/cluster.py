@@ -62,7 +62,9 @@ Restarts: each master can restart on its own. The instance ``epochs`` reports
 is the run_ids of the masters that answer, sorted and joined; a prefix's epoch
 is current while each of them is among the run_ids it was swept under, so a
 dead master stops no one, and a master that restarts (or a replica promoted in
-its place) comes back with a new run_id that makes every prefix stale. ``sweep``
+its place) comes back with a new run_id that makes every prefix stale. A master
+the session's breakers refuse counts as dead, and so does one that takes over
+``MASTERS_WAIT`` to answer INFO (a hung one must not stall the check). ``sweep``
 SCANs every answering master: a whole-cluster sweep for one master's restart,
 simple, and cheap next to refilling. Its steps are separate commands (the lock, SCAN and UNLINK
 per master, the epoch), checked against the instance before the epoch is
@@ -71,7 +73,6 @@ recorded; a master restarting mid-sweep fails a step or the final check.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,7 @@ from dbdaora.backends.redis.protocol import (
     Epochs,
     HashValue,
     Members,
+    NodeGate,
     RedisSide,
     hgetall_then_lease,
 )
@@ -129,9 +131,43 @@ class ClusterStore(SingleKeyOperations):
         self._cluster = link
 
     async def ping(self) -> None:
+        if self._cluster.gate is not None:
+            # The masters have breakers of their own: this one asks whether the
+            # cluster serves (cluster_state), from any master that answers.
+            states = await self._cluster.ask_masters(
+                lambda client, node: client.cluster_info(target_nodes=node)
+            )
+            if not any(state.get("cluster_state") == "ok" for state in states.values()):
+                raise BackendError(f"the cluster does not serve: {states}", url=self.url)
+            return
         # redis-py's cluster pipelines refuse PING, and auto-pipelining may batch
         # this call: one key's EXISTS is the same cheap round trip, to one master.
         await self._link.run(ops.exists(PING_KEY))
+
+    # Node by node (``NodeRouting``): the session keeps a breaker per master.
+
+    def watch_nodes(self, gate: NodeGate) -> None:
+        self._cluster.gate = gate
+
+    def node_of(self, key: bytes) -> str | None:
+        return self._cluster.node_of(key)
+
+    async def ping_node(self, node: str) -> None:
+        """PING one master. Where it no longer serves slots (a replica took them over),
+        the slot map is read again and the ping answers: nothing routes there now."""
+
+        async def ping(client: Any) -> None:
+            target = client.get_node(node_name=node)
+            if target is None or target not in client.get_primaries():
+                return
+            await client.ping(target_nodes=target)
+
+        try:
+            await self._cluster.run_on_client(ping)
+        except BackendError:
+            # A failover may have happened: the next ping sees the new slot map.
+            await self._cluster.refresh()
+            raise
 
     # K and M hash to different slots: no script holds both.
     def leases_on_read(self) -> bool:
@@ -259,31 +295,21 @@ class ClusterStore(SingleKeyOperations):
             await self.evict([marker])
         await self.evict([key])
 
-    async def _masters(self) -> dict[Any, tuple[bytes, bool]]:
-        """Each master that answers, with its run_id and whether it restored data from
-        disk (a dead one holds nothing to serve)."""
-
-        async def masters(client: Any) -> dict[Any, tuple[bytes, bool]]:
-            nodes = client.get_primaries()
-            infos = await asyncio.gather(
-                *(
-                    client.execute_command(
-                        "INFO", "server", "persistence", "replication", target_nodes=node
-                    )
-                    for node in nodes
-                ),
-                return_exceptions=True,
+    async def _masters(self) -> dict[str, tuple[bytes, bool]]:
+        """Each master that answers, with its run_id and whether its data may predate it
+        (``restored_from_disk``): a dead one holds nothing to serve, and one the
+        session's breakers refuse is left out as a dead one."""
+        infos = await self._cluster.ask_masters(
+            lambda client, node: client.execute_command(
+                "INFO", "server", "persistence", "replication", target_nodes=node
             )
-            return {
-                node: (str(info["run_id"]).encode(), restored_from_disk(info))
-                for node, info in zip(nodes, infos, strict=True)
-                if isinstance(info, dict)
-            }
-
-        found: dict[Any, tuple[bytes, bool]] = await self._cluster.run_on_client(masters)
-        if not found:
+        )
+        if not infos:
             raise BackendError("no master of the cluster answers", url=self.url)
-        return found
+        return {
+            name: (str(info["run_id"]).encode(), restored_from_disk(info))
+            for name, info in infos.items()
+        }
 
     async def epochs(self) -> Epochs:
         # An epoch is the set of run_ids swept under; it stays current while every
@@ -320,7 +346,10 @@ class ClusterStore(SingleKeyOperations):
                     cursor: Any = 0
                     while True:
                         found = await client.scan(
-                            cursor, match=glob_escape(prefix), count=SWEEP_BATCH, target_nodes=node
+                            cursor,
+                            match=glob_escape(prefix),
+                            count=SWEEP_BATCH,
+                            target_nodes=client.get_node(node_name=node),
                         )
                         cursor, keys = found
                         if isinstance(cursor, dict):  # by node name, even for one node

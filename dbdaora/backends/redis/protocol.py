@@ -9,7 +9,9 @@ protocol of ``dbdaora.lease``; each docstring below says which step it is.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
+
+from dbdaora.exceptions import BackendError
 
 HashValue = Mapping[bytes, str | bytes]
 Members = Sequence[tuple[str, float]]
@@ -237,3 +239,61 @@ async def hgetall_then_lease(
         return found, None
     (before,) = await store.lease([marker], token)
     return {}, before
+
+
+class NodeGate(Protocol):
+    """What a cluster link asks about one master around each command it sends there.
+
+    The session's per-node breakers implement it (``session.nodes``): a link
+    holds no breaker, it only reports. Nodes are named ``host:port``.
+    """
+
+    def check(self, node: str) -> None:
+        """Before sending: raise ``NodeUnavailableError`` where ``node`` is refused."""
+        ...
+
+    def refuses(self, node: str) -> bool:
+        """Whether ``check`` would refuse ``node`` now."""
+        ...
+
+    def answered(self, node: str) -> None:
+        """``node`` answered a command."""
+        ...
+
+    def failed(self, node: str, error: BackendError) -> BackendError:
+        """``node`` failed with ``error`` (counted); the error to raise."""
+        ...
+
+    def expired(self, node: str) -> BackendError | None:
+        """A command to ``node`` was cancelled: the error to raise instead when the
+        cancel was the call's deadline (counted as a failure), else None."""
+        ...
+
+    def mapped(self, nodes: Sequence[str]) -> None:
+        """The masters of the first slot map read; any other seen later is new."""
+        ...
+
+
+@runtime_checkable
+class NodeRouting(Protocol):
+    """A Redis side of several masters, each with its own slots (the cluster).
+
+    The session keeps a breaker per master: the store routes each key to its
+    master's name (``host:port``) from the slot map it holds, and reports each
+    master's answers and failures to the session's ``gate``.
+    """
+
+    def watch_nodes(self, gate: NodeGate) -> None:
+        """Report to ``gate`` around every command to one master, and ask it first.
+
+        A store has one gate: sessions that share a store share the last one's.
+        """
+        ...
+
+    def node_of(self, key: bytes) -> str | None:
+        """The master serving ``key``'s slot, no I/O; None where not known yet."""
+        ...
+
+    async def ping_node(self, node: str) -> None:
+        """One cheap round trip to ``node``; ``BackendError`` when it does not answer."""
+        ...

@@ -120,8 +120,8 @@ async def test_killed_master_fails_fast_while_the_others_serve(
     victim = cluster.nodes[0]
     dead, live = _split(cluster, victim)
     fallback = DictFallback()
-    # No breaker: one breaker guards the whole cluster, so the dead master's
-    # failures would soon send the live masters' reads to the fallback as well.
+    # No breaker: the store's own failures are what this test watches; the
+    # breakers per master are test_cluster_nodes's.
     async with Session(memory=cluster.url, fallback=fallback, breaker=None) as session:
         people = Person.objects.using(session)
         store = session.memory

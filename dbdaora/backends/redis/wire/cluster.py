@@ -8,10 +8,22 @@ is down, a timeout, or CLUSTERDOWN is retried once after re-reading the slot map
 then raised as ``BackendError``: with the default timeouts, within seconds.
 Auto-pipelining batches across slots: redis-py's cluster pipeline splits each
 batch by node.
+
+Node by node: given a ``gate`` (the session's per-node breakers), the link routes
+each operation to the master of its key's slot (the slot map it holds, no I/O),
+asks the gate before sending, reports each answer or failure to that master's
+name, and sends each master's commands in a pipeline of their own. A refused
+master costs no round trip, and a hung one holds back only its own keys. A
+gated link does not retry: a failure re-reads the slot map before the next
+command, and a master the map names anew goes through the gate first. Errors
+of the whole cluster (CLUSTERDOWN, no master for a slot, no node answering) are
+no one master's: they are raised as they are, for the session's own breaker.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,13 +32,14 @@ from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.connection import SSLConnection, parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisClusterException, RedisError
+from redis.exceptions import ClusterDownError, RedisClusterException, RedisError
 
+from dbdaora.backends.redis.protocol import NodeGate
 from dbdaora.backends.redis.wire.link import Calls, Lua, PerLoop, failed
 from dbdaora.backends.redis.wire.pipelining import AutoPipeline
 from dbdaora.backends.redis.wire.transport import Direct, Operation
 from dbdaora.backends.urls import mask_url
-from dbdaora.exceptions import ConfigurationError
+from dbdaora.exceptions import BackendError, BadDataError, ConfigurationError
 
 # Seconds; a URL's socket_timeout / socket_connect_timeout wins. Bounded so a
 # hung node becomes a BackendError the breaker can count, not a stuck request.
@@ -35,6 +48,9 @@ CONNECT_TIMEOUT = 1.0
 # Once more after re-reading the slot map: enough to follow a failover that has
 # already happened, few enough that a dead node fails fast.
 RETRIES = 1
+# Seconds a gated link waits for every master's answer to a command sent to each
+# (INFO, CLUSTER INFO): one that is hung but not refused yet must not stall it.
+MASTERS_WAIT = 0.5
 
 # What the driver raises when a node cannot be reached or answers an error:
 # RedisClusterException (not a RedisError) when no node answers or a slot has
@@ -74,6 +90,32 @@ def parse_cluster_url(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
     if options.pop("connection_class", None) is SSLConnection:
         options["ssl"] = True
     return nodes, options
+
+
+# Errors that say the cluster as a whole does not serve, not one master.
+CLUSTER_ERRORS: tuple[type[BaseException], ...] = (ClusterDownError, RedisClusterException)
+
+
+class _Recorder:
+    """Stands in for a command target: records the command an operation calls, unsent."""
+
+    __slots__ = ("args", "command")
+
+    def __getattr__(self, command: str) -> Any:
+        def record(*args: Any, **_: Any) -> None:
+            self.command, self.args = command, args
+
+        return record
+
+
+def key_of(operation: Operation) -> bytes | str | None:
+    """The key an operation's command touches: its first argument (EVAL: its first KEY)."""
+    recorder = _Recorder()
+    operation(recorder)
+    args = getattr(recorder, "args", ())
+    index = 2 if getattr(recorder, "command", None) == "eval" else 0
+    key = args[index] if len(args) > index else None
+    return key if isinstance(key, bytes | str) and key else None
 
 
 def _eval(script: Lua, keys: list[bytes], args: list[Any]) -> Operation:
@@ -116,11 +158,14 @@ class ClusterLink:
         self._autopipeline = autopipeline
         self._transports = PerLoop(self._open)
         self._mapped: Any = None
+        self.gate: NodeGate | None = None
 
     def _open(self) -> AutoPipeline | Direct:
         client = RedisCluster(
             startup_nodes=[ClusterNode(host, port) for host, port in self._nodes],
-            retry=Retry(NoBackoff(), RETRIES),
+            # With a gate, no retry behind it: redis-py would follow a failover to
+            # a promoted replica the gate has not seen (it may hold older copies).
+            retry=Retry(NoBackoff(), 0 if self.gate is not None else RETRIES),
             **self._options,
         )
         return AutoPipeline(client) if self._autopipeline else Direct(client)
@@ -144,22 +189,132 @@ class ClusterLink:
         except DRIVER_ERRORS as exc:
             raise failed(self.url, exc) from exc
         self._mapped = client
+        if self.gate is not None:
+            self.gate.mapped([node.name for node in client.get_primaries()])
+
+    def node_of(self, key: bytes | str) -> str | None:
+        """The ``host:port`` of the master serving ``key``'s slot, in this loop's slot
+        map; None before the map is read, or where no master serves the slot."""
+        transport = self._transports.current()
+        if self._mapped is not transport.client:
+            return None
+        client = transport.client
+        try:
+            return str(client.nodes_manager.get_node_from_slot(client.keyslot(key)).name)
+        except DRIVER_ERRORS:
+            return None
+
+    def _route(self, operation: Operation) -> str | None:
+        key = key_of(operation)
+        return None if key is None else self.node_of(key)
+
+    async def refresh(self) -> None:
+        """Read the slot map again (a master failed: a replica may serve its slots now)."""
+        transport = await self._mapped_transport()
+        try:
+            await transport.client.nodes_manager.initialize()
+        except DRIVER_ERRORS as exc:
+            raise failed(self.url, exc) from exc
+
+    def _failure(
+        self, gate: NodeGate, node: str | None, exc: BaseException
+    ) -> BackendError | BadDataError:
+        error = failed(self.url, exc)
+        if node is None or isinstance(error, BadDataError) or isinstance(exc, CLUSTER_ERRORS):
+            return error
+        return gate.failed(node, error)
 
     async def run(self, operation: Operation) -> Any:
         transport = await self._mapped_transport()
+        gate = self.gate
+        if gate is None:
+            try:
+                return await transport.run(operation)
+            except DRIVER_ERRORS as exc:
+                raise failed(self.url, exc) from exc
+        node = self._route(operation)
+        if node is None:
+            try:
+                return await transport.run(operation)
+            except DRIVER_ERRORS as exc:
+                raise failed(self.url, exc) from exc
+        gate.check(node)
         try:
-            return await transport.run(operation)
+            result = await transport.run(operation, node)
         except DRIVER_ERRORS as exc:
-            raise failed(self.url, exc) from exc
+            raise self._failure(gate, node, exc) from exc
+        except asyncio.CancelledError:
+            late = gate.expired(node)
+            if late is None:
+                raise
+            raise late from None
+        gate.answered(node)
+        return result
 
     async def run_all(self, operations: list[Operation]) -> list[Any]:
         if len(operations) == 1:
             return [await self.run(operations[0])]
         transport = await self._mapped_transport()
+        gate = self.gate
+        if gate is None:
+            try:
+                return await transport.run_all(operations)
+            except DRIVER_ERRORS as exc:
+                raise failed(self.url, exc) from exc
+        nodes = [self._route(operation) for operation in operations]
+        for node in set(nodes):
+            if node is not None:
+                gate.check(node)
         try:
-            return await transport.run_all(operations)
+            results = await transport.run_all(operations, nodes, settle=True)
         except DRIVER_ERRORS as exc:
             raise failed(self.url, exc) from exc
+        except asyncio.CancelledError:
+            # Which master kept the others waiting is not known here: each counts.
+            lates = [gate.expired(node) for node in set(nodes) if node is not None]
+            late = next((error for error in lates if error is not None), None)
+            if late is None:
+                raise
+            raise late from None
+        # One failure counted per master and call, however many of its commands failed.
+        errors: dict[str | None, BaseException] = {}
+        for node, result in zip(nodes, results, strict=True):
+            if isinstance(result, BaseException) and node not in errors:
+                errors[node] = self._failure(gate, node, result)
+                errors[node].__cause__ = result
+        for node in set(nodes).difference(errors):
+            if node is not None:
+                gate.answered(node)
+        if errors:
+            raise next(iter(errors.values()))
+        return results
+
+    async def ask_masters(self, operation: Callable[[Any, Any], Awaitable[Any]]) -> dict[str, Any]:
+        """``operation(client, master)`` on each master the gate does not refuse, at once;
+        the replies of those that answered, by name. With a gate, a master that fails
+        or takes over ``MASTERS_WAIT`` seconds is left out, and counted as failed."""
+        transport = await self._mapped_transport()
+        client, gate = transport.client, self.gate
+        masters = [
+            node for node in client.get_primaries() if gate is None or not gate.refuses(node.name)
+        ]
+        asks = {asyncio.ensure_future(operation(client, node)): node.name for node in masters}
+        if not asks:
+            return {}
+        try:
+            done, _ = await asyncio.wait(asks, timeout=None if gate is None else MASTERS_WAIT)
+        finally:
+            for task in asks:
+                task.cancel()  # those still waiting: late, or their caller left
+        replies: dict[str, Any] = {}
+        for task, name in asks.items():
+            error: BaseException | None = task.exception() if task in done else None
+            if task in done and error is None:
+                replies[name] = task.result()
+            elif gate is not None:
+                why = error or f"no answer within {MASTERS_WAIT}s"
+                gate.failed(name, BackendError(f"Redis failed: {why}", url=self.url))
+        return replies
 
     async def run_on_client(self, operation: Operation) -> Any:
         """One operation on the cluster client itself, not batched: for commands

@@ -11,7 +11,7 @@ dbdaora, nor translate driver errors (its link does, once).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 Operation = Callable[[Any], Any]
@@ -33,11 +33,17 @@ class Direct:
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    async def run(self, operation: Operation) -> Any:
+    async def run(self, operation: Operation, node: str | None = None) -> Any:
         return await operation(self.client)
 
-    async def run_all(self, operations: list[Operation]) -> list[Any]:
-        return await execute(self.client, operations)
+    async def run_all(
+        self,
+        operations: list[Operation],
+        nodes: Sequence[str | None] | None = None,
+        *,
+        settle: bool = False,
+    ) -> list[Any]:
+        return await execute(self.client, operations, settle=settle)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -53,12 +59,15 @@ def alone(loop: asyncio.AbstractEventLoop) -> bool:
     return ready is not None and not ready
 
 
-async def execute(client: Any, operations: list[Operation]) -> list[Any]:
-    """Operations as one pipeline on ``client``; the first error in it is raised."""
+async def execute(client: Any, operations: list[Operation], *, settle: bool = False) -> list[Any]:
+    """Operations as one pipeline on ``client``; the first error in it is raised, or
+    with ``settle`` each error is returned in its operation's place."""
     pipe = client.pipeline(transaction=False)
     for operation in operations:
         operation(pipe)
     results: list[Any] = await pipe.execute(raise_on_error=False)
+    if settle:
+        return results
     for result in results:
         if isinstance(result, Exception):
             raise result
