@@ -242,8 +242,7 @@ class HashManager(ReadThrough[M]):
             ticket = cache.ticket()
         asked = [i for i, entity in enumerate(found) if entity is NOTHING]
         if asked:
-            # On a cluster, a read per master: one that is down sends only its keys
-            # to the fallback.
+            # On a cluster, one read per master: a dead one sends only its keys to the fallback.
             groups = self.session.by_node(meta.redis_key(names[i]) for i in asked)
             if groups is None:
                 await self._many(names, parts_list, selected, asked, found)

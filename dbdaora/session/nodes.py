@@ -7,8 +7,9 @@ whose breaker is open is refused at once, with no round trip, and only its
 keys are answered from the fallback; its breaker pings it every
 ``probe_interval`` seconds and closes at the first answer.
 
-Repair, node by node: a master comes back (its breaker closes) or appears (a
-replica promoted in a failed master's place, seen in the slot map) *pending*:
+Repair, node by node: a master whose connection broke, one that comes back (its
+breaker closes) or one that appears (a replica promoted in a failed master's
+place, seen in the slot map) is *pending*:
 refused until a repair has run after that, which checks the run_ids
 (``restarts``: a promoted replica may hold copies older than acknowledged
 writes) and deletes the recorded keys. The repair itself runs with
@@ -133,7 +134,11 @@ class NodeBreakers:
         if breaker is not None and (breaker.current_state is not _CLOSED or breaker.fail_counter):
             breaker.count_success()
 
-    def failed(self, node: str, error: BackendError) -> BackendError:
+    def failed(self, node: str, error: BackendError, *, lost: bool = False) -> BackendError:
+        if lost:
+            # A broken connection: the master may have restarted, from an older
+            # snapshot, and answer the next command; a repair checks it first.
+            self._pend(node)
         breaker = self._breaker(node)
         try:
             breaker.count_failure(error)
@@ -160,9 +165,12 @@ class NodeBreakers:
         self.pending.difference_update(nodes)
 
     def states(self) -> dict[str, str]:
-        """Each master's breaker: ``closed``, ``open`` or ``half-open``; ``pending``."""
+        """Each master's breaker: ``closed``, ``open`` or ``half-open``; a closed one
+        waiting for a repair, ``pending``."""
         states = {node: breaker_state(breaker) for node, breaker in self._breakers.items()}
-        states.update(dict.fromkeys(self.pending, "pending"))
+        for node in self.pending:
+            if states.get(node, "closed") == "closed":
+                states[node] = "pending"
         return states
 
     async def stop(self) -> None:

@@ -260,8 +260,9 @@ class NodeGate(Protocol):
         """``node`` answered a command."""
         ...
 
-    def failed(self, node: str, error: BackendError) -> BackendError:
-        """``node`` failed with ``error`` (counted); the error to raise."""
+    def failed(self, node: str, error: BackendError, *, lost: bool = False) -> BackendError:
+        """``node`` failed with ``error`` (counted); the error to raise. ``lost``: the
+        connection broke (the master may have restarted), rather than timed out."""
         ...
 
     def expired(self, node: str) -> BackendError | None:

@@ -33,6 +33,7 @@ from redis.asyncio.connection import SSLConnection, parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ClusterDownError, RedisClusterException, RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from dbdaora.backends.redis.protocol import NodeGate
 from dbdaora.backends.redis.wire.link import Calls, Lua, PerLoop, failed
@@ -222,7 +223,7 @@ class ClusterLink:
         error = failed(self.url, exc)
         if node is None or isinstance(error, BadDataError) or isinstance(exc, CLUSTER_ERRORS):
             return error
-        return gate.failed(node, error)
+        return gate.failed(node, error, lost=isinstance(exc, RedisConnectionError))
 
     async def run(self, operation: Operation) -> Any:
         transport = await self._mapped_transport()
