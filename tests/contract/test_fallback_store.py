@@ -149,6 +149,47 @@ async def test_delete_removes_a_set(fallback: Any) -> None:
     assert await _members(fallback, "b1") == [("b", 2.0)]
 
 
+# -- record names, a page at a time ------------------------------------------------------
+
+
+async def _all_names(store: Any, meta: Any, limit: int) -> list[list[str]]:
+    """Every page of record_names, each call after the last name of the page before."""
+    pages: list[list[str]] = []
+    after = None
+    while page := await store.record_names(meta, after, limit):
+        assert len(page) <= limit
+        pages.append(page)
+        after = page[-1]
+    return pages
+
+
+async def test_record_names_pages_through_every_hash_record_once(fallback: Any) -> None:
+    """record_names gives each record of the model exactly once across its pages, and no
+    other model's; numeric keys page in the store's order with the last name as cursor."""
+    profiles = [sample_profile(id=i) for i in (1, 2, 10, 11, 30, 100, 205)]
+    await fallback.put_many(Profile._meta, [str(p.id) for p in profiles], profiles)
+    await fallback.put_many(Person._meta, ["p"], [Person(id="p", name="Pat")])
+    pages = await _all_names(fallback, Profile._meta, 3)
+    assert [len(page) for page in pages] == [3, 3, 1]
+    names = [name for page in pages for name in page]
+    assert sorted(names) == sorted(str(p.id) for p in profiles)
+    assert await fallback.record_names(Follow._meta, None, 10) == []
+
+
+async def test_record_names_of_composite_keys_and_sorted_sets(fallback: Any) -> None:
+    """A composite key's name joins its parts; a sorted set is named once, whatever its
+    number of members."""
+    meta = Follow._meta
+    follows = [Follow(user=u, other=o, since=1) for u in ("a", "b") for o in ("x", "y")]
+    await fallback.put_many(meta, [meta.key_text((f.user, f.other)) for f in follows], follows)
+    names = [name for page in await _all_names(fallback, meta, 3) for name in page]
+    assert sorted(names) == ["a:x", "a:y", "b:x", "b:y"]
+    for board in ("east", "north", "west"):
+        await fallback.add_members(RANKING, board, [("ann", 1.0), ("bob", 2.0)], None)
+    pages = await _all_names(fallback, RANKING, 2)
+    assert sorted(name for page in pages for name in page) == ["east", "north", "west"]
+
+
 # -- schema ----------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ For tests, demos and the quick start: the records live as long as the process.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,14 @@ class DictFallback:
                 record.pop(member, None)
             if not record:  # as SQL and Datastore: a set without members is no set
                 del self.records[(meta.key_name, name)]
+
+    async def record_names(self, meta: ModelMeta, after: str | None, limit: int) -> list[str]:
+        names = (
+            name
+            for key_name, name in self.records
+            if key_name == meta.key_name and (after is None or name > after)
+        )
+        return heapq.nsmallest(limit, names)
 
     async def create_all(self, metas: Sequence[ModelMeta]) -> None:
         return None

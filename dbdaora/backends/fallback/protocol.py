@@ -60,6 +60,15 @@ class FallbackStore(Protocol):
 
     async def remove_members(self, meta: ModelMeta, name: str, members: Sequence[str]) -> None: ...
 
+    async def record_names(self, meta: ModelMeta, after: str | None, limit: int) -> list[str]:
+        """Up to ``limit`` names of the model's records, in the store's order, after ``after``.
+
+        A page at a time: each call with the last name of the previous page as
+        ``after`` (None for the first) gives the next one, until an empty page.
+        Every record present throughout is named exactly once; only names are read.
+        """
+        ...
+
     async def create_all(self, metas: Sequence[ModelMeta]) -> None:
         """Create what these models need where the store has a schema (SQL tables),
         and where repair records are kept."""

@@ -22,8 +22,9 @@ import datetime
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from google.cloud.datastore import Entity, Key
+from google.cloud.datastore import Client, Entity, Key
 from google.cloud.datastore.helpers import entity_to_protobuf
+from google.cloud.datastore.query import PropertyFilter
 from google.cloud.datastore_v1.types import entity as entity_pb2
 
 from dbdaora.backends import zset
@@ -83,6 +84,20 @@ def key_for(meta: ModelMeta, name: str, project: str, namespace: str | None) -> 
             value=name,
         )
     return Key(meta.key_name, name, project=project, namespace=namespace)
+
+
+def names_after(
+    client: Client, meta: ModelMeta, after: str | None, limit: int, rpc: dict[str, Any]
+) -> list[str]:
+    """Up to ``limit`` record names of the model after ``after``: a keys-only query
+    ordered by key (entities with a numeric id, no record of dbdaora's, are left out)."""
+    query = client.query(kind=meta.key_name)
+    query.keys_only()
+    query.order = ["__key__"]
+    if after is not None:
+        bound = key_for(meta, after, client.project, client.namespace)
+        query.add_filter(filter=PropertyFilter("__key__", ">", bound))
+    return [found.key.name for found in query.fetch(limit=limit, **rpc) if found.key.name]
 
 
 def _encoder(meta: ModelMeta, field: FieldInfo) -> Convert:

@@ -47,7 +47,7 @@ from google.auth.exceptions import GoogleAuthError
 from google.cloud import datastore
 
 from dbdaora.backends.fallback.datastore import repairs
-from dbdaora.backends.fallback.datastore.layout import HashLayout, SetLayout, key_for
+from dbdaora.backends.fallback.datastore.layout import HashLayout, SetLayout, key_for, names_after
 from dbdaora.backends.fallback.protocol import Members, Repair
 from dbdaora.backends.urls import mask_url
 from dbdaora.exceptions import BackendError, ConfigurationError, OutcomeUnknownError
@@ -315,6 +315,12 @@ class DatastoreFallback:
             lambda deadline: _commit(lambda: self._datastore().delete(key, **deadline.rpc())),
             [name],
         )
+
+    async def record_names(self, meta: ModelMeta, after: str | None, limit: int) -> list[str]:
+        def page(deadline: _Deadline) -> list[str]:
+            return names_after(self._datastore(), meta, after, limit, deadline.rpc())
+
+        return await self._run("query names", page)
 
     async def ping(self) -> None:
         """A lookup of a key no model uses: one cheap RPC."""

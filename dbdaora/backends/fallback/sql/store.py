@@ -334,6 +334,12 @@ class SQLFallback:
         async with self._writing([name]) as connection:
             await connection.execute(sa.delete(table.table).where(where))
 
+    @_wrapped("SELECT names")
+    async def record_names(self, meta: ModelMeta, after: str | None, limit: int) -> list[str]:
+        table = await self._prepare(meta)
+        async with self._transaction() as connection:
+            return table.names(await connection.execute(table.names_after(after, limit)))
+
     # -- sorted sets -------------------------------------------------------------
 
     @_wrapped("SELECT members")

@@ -12,7 +12,7 @@ and gives back.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -212,6 +212,21 @@ class TableMap:
         if len(self.key_columns) == 1:
             return self.key_columns[0].in_([key[0] for key in keys])
         return sa.tuple_(*self.key_columns).in_(keys)
+
+    def names_after(self, after: str | None, limit: int) -> sa.Select[Any]:
+        """Up to ``limit`` distinct keys after the record ``after``, in key column order:
+        keyset pagination (a sorted set's rows share their key: DISTINCT)."""
+        query = sa.select(*self.key_columns).distinct()
+        if after is not None:
+            query = query.where(sa.tuple_(*self.key_columns) > sa.tuple_(*self.key_values(after)))
+        return query.order_by(*self.key_columns).limit(limit)
+
+    def names(self, rows: Iterable[Sequence[Any]]) -> list[str]:
+        """The record names of rows selected by ``names_after``."""
+        texts = [to_text for _, to_text in self._key_texts]
+        return [
+            ":".join(text(value) for text, value in zip(texts, row, strict=True)) for row in rows
+        ]
 
     def row(self, entity: Any) -> dict[str, Any]:
         """The column values of an instance; ValidationError for a value no column holds."""
