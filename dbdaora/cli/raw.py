@@ -1,0 +1,157 @@
+"""A plain redis-py view of the Redis side: what no store operation reads.
+
+The stores keep the lease protocol and hold nothing else; the commands also need
+the server's version, a SCAN over a model's key prefix, each key's type, TTL and
+marker, and a delete of a marker only while it holds what was read. Every driver
+error becomes a ``BackendError`` naming the masked URL and the cause.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
+
+from dbdaora.backends.redis.scripts import glob_escape
+from dbdaora.backends.redis.wire.cluster import parse_cluster_url
+from dbdaora.backends.urls import mask_url
+from dbdaora.exceptions import BackendError, ConfigurationError
+
+SCAN_COUNT = 1000
+_DRIVER_ERRORS = (RedisError, RedisClusterException, OSError)
+# Deletes a key only while it holds what was read (a marker a write may have changed).
+_DELETE_IF = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
+
+
+def cause(exc: BaseException) -> str:
+    """The cause of a store failure in a few words: connection refused, timeout,
+    authentication failed, or the driver's own text."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    texts = " ".join(f"{type(error).__name__} {error}" for error in chain).lower()
+    if "auth" in texts or "password" in texts or "noperm" in texts:
+        return "authentication failed"
+    if "refused" in texts:
+        return "connection refused"
+    if "timeout" in texts or "timed out" in texts:
+        return "timeout"
+    last = chain[-1]
+    return str(last) or type(last).__name__
+
+
+@attrs.frozen
+class Copy:
+    """What Redis holds at one key: its type, TTL in seconds (None: no expiry or no key)
+    and value (a hash's fields, a sorted set's members, a string)."""
+
+    key: bytes
+    kind: str
+    ttl: float | None
+    value: Any
+
+
+class RawRedis:
+    """A redis-py client on the Redis side's URL (one node or a cluster)."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.url = mask_url(url)
+        scheme = urlsplit(url).scheme
+        if scheme == "memory":
+            raise ConfigurationError(
+                "memory:// lives inside one process, nothing outside it can reach it: "
+                "give a Redis server (--memory redis://... or MEMORY in the settings)"
+            )
+        timeouts: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+        self.client: Any
+        if scheme.endswith("+cluster"):
+            nodes, options = parse_cluster_url(url)
+            self.client = RedisCluster(
+                startup_nodes=[ClusterNode(host, port) for host, port in nodes],
+                **{**options, **timeouts},
+            )
+        else:
+            self.client = Redis.from_url(url, **timeouts)
+
+    @contextlib.asynccontextmanager
+    async def _failing(self, action: str) -> AsyncIterator[None]:
+        try:
+            yield
+        except _DRIVER_ERRORS as exc:
+            raise BackendError(f"Redis {action}: {cause(exc)}", url=self.url) from exc
+
+    async def close(self) -> None:
+        with contextlib.suppress(*_DRIVER_ERRORS):
+            await self.client.aclose()
+
+    async def version(self) -> str:
+        """``redis_version`` of INFO server (a cluster: each master's, distinct)."""
+        async with self._failing("INFO"):
+            info = await self.client.info("server")
+        if "redis_version" in info:
+            return str(info["redis_version"])
+        return ", ".join(sorted({str(node["redis_version"]) for node in info.values()}))
+
+    async def scan(self, prefix: bytes) -> AsyncIterator[list[bytes]]:
+        """Every key under ``prefix``, a SCAN page at a time (a cluster: every master's)."""
+        page: list[bytes] = []
+        async with self._failing("SCAN"):
+            async for key in self.client.scan_iter(match=glob_escape(prefix), count=SCAN_COUNT):
+                page.append(key)
+                if len(page) >= SCAN_COUNT:
+                    yield page
+                    page = []
+        if page:
+            yield page
+
+    async def peek(self, keys: Sequence[bytes]) -> list[Copy]:
+        """Each key's type, TTL and value, in two pipelined round trips."""
+        async with self._failing("read"):
+            first = self._pipeline()
+            for key in keys:
+                first.type(key)
+                first.pttl(key)
+            answers = await first.execute()
+            kinds = [kind.decode() for kind in answers[0::2]]
+            second = self._pipeline()
+            for key, kind in zip(keys, kinds, strict=True):
+                if kind == "hash":
+                    second.hgetall(key)
+                elif kind == "zset":
+                    second.zrange(key, 0, -1, withscores=True)
+                elif kind == "string":
+                    second.get(key)
+                else:
+                    second.exists(key)
+            values = await second.execute(raise_on_error=False)
+        return [
+            Copy(key, kind, pttl / 1000 if pttl >= 0 else None, value)
+            for key, kind, pttl, value in zip(keys, kinds, answers[1::2], values, strict=True)
+        ]
+
+    def _pipeline(self) -> Any:
+        if isinstance(self.client, RedisCluster):
+            return self.client.pipeline()
+        return self.client.pipeline(transaction=False)
+
+    async def delete(self, keys: Sequence[bytes]) -> None:
+        pipeline = self._pipeline()
+        for key in keys:  # one key a command: a cluster's keys live on several masters
+            pipeline.delete(key)
+        async with self._failing("DEL"):
+            await pipeline.execute()
+
+    async def delete_if(self, key: bytes, value: bytes) -> bool:
+        """Delete ``key`` only while it holds ``value``; whether it did."""
+        async with self._failing("delete marker"):
+            return bool(await self.client.eval(_DELETE_IF, 1, key, value))
