@@ -47,3 +47,12 @@ def test_recovery_benchmark_times_every_fault(capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     for name in recovery.FAULTS:
         assert name in out
+
+
+def test_warm_benchmark_prints_both_rates(capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks.warm, tiny: warm and the hand-written pipeline load every record."""
+    from benchmarks import warm
+
+    figures = warm.main(count=300, rounds=1)
+    assert set(figures) == {"warm", "hand"} and all(rate > 0 for rate in figures.values())
+    assert "warm / hand:" in capsys.readouterr().out
