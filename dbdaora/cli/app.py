@@ -171,7 +171,7 @@ def repair_command(
     async def work() -> Any:
         raw, store = RawRedis(config.memory, timeout), open_fallback(config.fallback)
         try:
-            await checks.reach("memory", config.memory, raw.client.ping, timeout)
+            await checks.reach("memory", config.memory, raw.ping, timeout)
             await checks.reach("fallback", config.fallback, store.ping, timeout)
             with _progress(f"comparing {meta.name}") as progress:
                 task = progress.add_task("repair", total=None)
@@ -217,7 +217,7 @@ def inspect_command(
     async def work() -> None:
         raw, store = RawRedis(config.memory, timeout), open_fallback(config.fallback)
         try:
-            await checks.reach("memory", config.memory, raw.client.ping, timeout)
+            await checks.reach("memory", config.memory, raw.ping, timeout)
             await repairs.inspect(meta, raw, store, keys, out)
         finally:
             await raw.close()

@@ -87,6 +87,7 @@ def _datastore(url: str) -> str:
 async def _sql_version(url: str, wait: float) -> str:
     # Imported here: the command line needs SQLAlchemy only for a SQL fallback.
     import sqlalchemy as sa
+    from sqlalchemy.exc import SQLAlchemyError
     from sqlalchemy.ext.asyncio import create_async_engine
 
     engine = create_async_engine(url, connect_args={"timeout": wait})
@@ -97,5 +98,7 @@ async def _sql_version(url: str, wait: float) -> str:
                 return f"PostgreSQL {version}"
             version = await connection.scalar(sa.text("SELECT sqlite_version()"))
             return f"SQLite {version}"
+    except SQLAlchemyError as exc:
+        raise BackendError(f"SQL version: {cause(exc)}", url=mask_url(url)) from exc
     finally:
         await engine.dispose()

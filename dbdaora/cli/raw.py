@@ -94,6 +94,10 @@ class RawRedis:
         with contextlib.suppress(*_DRIVER_ERRORS):
             await self.client.aclose()
 
+    async def ping(self) -> None:
+        async with self._failing("PING"):
+            await self.client.ping()
+
     async def version(self) -> str:
         """``redis_version`` of INFO server (a cluster: each master's, distinct)."""
         async with self._failing("INFO"):
