@@ -27,7 +27,7 @@ from dbdaora.cli import check as checks
 from dbdaora.cli import repair as repairs
 from dbdaora.cli.compare import Verdict
 from dbdaora.cli.loading import configure, load_model
-from dbdaora.cli.raw import RawRedis
+from dbdaora.cli.raw import RawRedis, require_server
 from dbdaora.cli.warm import PAGE, warm
 from dbdaora.exceptions import DBDaoraError
 from dbdaora.session import Session
@@ -128,6 +128,7 @@ def warm_command(
     with _one_line():
         meta = load_model(model)
         config = configure(memory, fallback)
+        require_server(config.memory)
 
     async def work() -> Any:
         async with Session(cache=None, breaker=None) as session:
@@ -143,9 +144,14 @@ def warm_command(
                 )
 
     done = _run(work)
+    marked = (
+        f", {done.marked_missing:,} marked not found in Redis (dbdaora repair clears such markers)"
+        if done.marked_missing
+        else ""
+    )
     out.print(
         f"warmed {done.records:,} {meta.name} records: {done.filled:,} filled, "
-        f"{done.in_redis:,} already in Redis"
+        f"{done.in_redis:,} already in Redis{marked}"
     )
 
 

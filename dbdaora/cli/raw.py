@@ -50,6 +50,19 @@ def cause(exc: BaseException) -> str:
     return str(last) or type(last).__name__
 
 
+def require_server(url: str) -> None:
+    """Refuse ``memory://`` as the Redis side: no other process can reach it.
+
+    Raises:
+        ConfigurationError: the URL is ``memory://``.
+    """
+    if urlsplit(url).scheme == "memory":
+        raise ConfigurationError(
+            "memory:// lives inside one process, nothing outside it can reach it: "
+            "give a Redis server (--memory redis://... or MEMORY in the settings)"
+        )
+
+
 @attrs.frozen
 class Copy:
     """What Redis holds at one key: its type, TTL in seconds (None: no expiry or no key)
@@ -66,12 +79,8 @@ class RawRedis:
 
     def __init__(self, url: str, timeout: float) -> None:
         self.url = mask_url(url)
+        require_server(url)
         scheme = urlsplit(url).scheme
-        if scheme == "memory":
-            raise ConfigurationError(
-                "memory:// lives inside one process, nothing outside it can reach it: "
-                "give a Redis server (--memory redis://... or MEMORY in the settings)"
-            )
         timeouts: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
         self.client: Any
         if scheme.endswith("+cluster"):

@@ -18,11 +18,13 @@ PAGE = 500
 
 @attrs.frozen
 class Warmed:
-    """What a warm did: records read, those Redis already held, those it filled."""
+    """What a warm did: records read, those Redis already held, those it filled, and
+    those a not-found marker in Redis hid (a stale marker: ``repair`` deletes it)."""
 
     records: int
     in_redis: int
     filled: int
+    marked_missing: int
 
 
 async def warm(
@@ -56,4 +58,5 @@ async def warm(
         count += len(names)
         after = names[-1]
         advance(len(names))
-    return Warmed(count, stats.redis_hits, stats.misses)
+    marked = stats.not_found  # records named by the fallback: a not-found marker hid them
+    return Warmed(count, stats.redis_hits, stats.misses - marked, marked)

@@ -171,19 +171,22 @@ async def test_warm_fills_every_record_with_its_ttl_and_keeps_newer_copies(
     except a copy written in Redis before, newer than its record, which stays as it was."""
     await _seed(models, sqlite_url)
     raw_redis.hset("customer:7", mapping={"id": "7", "name": "newer", "city": "Natal"})
+    raw_redis.set("customer:not-found:8", b"1")
     result = cli("warm", "cli_models:Customer", "--page", "300")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
-        f"warmed {COUNT:,} Customer records: {COUNT - 1:,} filled, 1 already in Redis"
+        f"warmed {COUNT:,} Customer records: {COUNT - 2:,} filled, 1 already in Redis, "
+        "1 marked not found in Redis (dbdaora repair clears such markers)"
     )
     keys = sorted(raw_redis.scan_iter(match="customer:*", count=1000))
-    assert keys == sorted(f"customer:{i}".encode() for i in range(COUNT))
+    expected = [f"customer:{i}".encode() for i in range(COUNT) if i != 8]
+    assert keys == sorted([*expected, b"customer:not-found:8"])
     assert raw_redis.hgetall("customer:1999") == {
         b"id": b"1999",
         b"name": b"c1999",
         b"city": b"Recife",
     }
-    ttls = {key: raw_redis.ttl(key) for key in keys if key != b"customer:7"}
+    ttls = {key: raw_redis.ttl(key) for key in expected if key != b"customer:7"}
     assert all(500 < ttl <= 600 for ttl in ttls.values())
     assert raw_redis.hgetall("customer:7")[b"name"] == b"newer"
 
@@ -191,6 +194,9 @@ async def test_warm_fills_every_record_with_its_ttl_and_keeps_newer_copies(
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "warmed 3 Leaderboard records: 3 filled, 0 already in Redis"
     assert raw_redis.zrange("leaderboard:north", 0, -1, withscores=True)[-1] == (b"p4", 4.0)
+    lines = cli("inspect", "cli_models:Leaderboard", "north").stdout.splitlines()
+    assert lines[1].startswith("  redis     leaderboard:north (zset, ttl ")
+    assert lines[1].endswith("s): p0=0  p1=1  p2=2  p3=3  p4=4") and lines[4] == "  verdict   agree"
 
 
 async def test_repair_deletes_tampered_copies_and_dry_run_changes_nothing(
@@ -283,3 +289,42 @@ def test_without_the_extra_python_m_dbdaora_says_what_to_install(cli: Cli) -> No
     assert result.stderr.strip() == (
         "the dbdaora command line needs its extra: pip install 'dbdaora[cli]'"
     )
+
+
+def test_check_names_postgresql_and_datastore_fallbacks(
+    cli: Cli, postgres_url: str, datastore_proc: Any
+) -> None:
+    """check says which PostgreSQL version answers, and which Datastore it reached."""
+    result = cli("check", "--fallback", postgres_url)
+    assert result.returncode == 0, result.stderr
+    fallback = result.stdout.splitlines()[1].split()
+    assert fallback[:3] == ["fallback", postgres_url, "PostgreSQL"]
+    assert fallback[3][0].isdigit() and fallback[-1] == "ms"
+    url = datastore_proc.url("cli")
+    result = cli("check", "--fallback", url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1].startswith(
+        f"fallback  {url}  Cloud Datastore (emulator at {datastore_proc.host}), "
+        "project dbdaora-test, namespace cli"
+    )
+
+
+async def test_warm_repair_and_inspect_on_a_cluster(
+    cli: Cli, models: ModuleType, sqlite_url: str, cluster_proc: Any, raw_cluster: Any
+) -> None:
+    """On a Redis Cluster, warm fills every record and repair scans every master."""
+    await _seed(models, sqlite_url)
+    cli.settings(cluster_proc.url, sqlite_url)
+    result = cli("warm", "cli_models:Customer")
+    assert result.returncode == 0, result.stderr
+    assert raw_cluster.hgetall("customer:1234")[b"name"] == b"c1234"
+    raw_cluster.hset("customer:5", "name", "tampered")
+    raw_cluster.set("customer:not-found:9", b"1")
+    result = cli("repair", "cli_models:Customer")
+    assert result.stdout.splitlines() == [
+        f"Customer: {COUNT - 1:,} agree, 2 differ, 0 without a fallback record, 0 in flight",
+        "deleted 2 Redis copies",
+    ]
+    assert not raw_cluster.exists("customer:5") and not raw_cluster.exists("customer:not-found:9")
+    lines = cli("inspect", "cli_models:Customer", "6").stdout.splitlines()
+    assert lines[4] == "  verdict   agree"
