@@ -24,6 +24,7 @@ from dbdaora.backends.urls import mask_url
 from dbdaora.exceptions import BackendError, ConfigurationError
 
 SCAN_COUNT = 1000
+_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
 _DRIVER_ERRORS = (RedisError, RedisClusterException, OSError)
 # Deletes a key only while it holds what was read (a marker a write may have changed).
 _DELETE_IF = (
@@ -81,16 +82,23 @@ class RawRedis:
         self.url = mask_url(url)
         require_server(url)
         scheme = urlsplit(url).scheme
+        if scheme not in _SCHEMES:
+            raise ConfigurationError(
+                f"the command line reaches Redis by {', '.join(_SCHEMES)} URLs, not {self.url!r}"
+            )
         timeouts: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
         self.client: Any
-        if scheme.endswith("+cluster"):
-            nodes, options = parse_cluster_url(url)
-            self.client = RedisCluster(
-                startup_nodes=[ClusterNode(host, port) for host, port in nodes],
-                **{**options, **timeouts},
-            )
-        else:
-            self.client = Redis.from_url(url, **timeouts)
+        try:
+            if scheme.endswith("+cluster"):
+                nodes, options = parse_cluster_url(url)
+                self.client = RedisCluster(
+                    startup_nodes=[ClusterNode(host, port) for host, port in nodes],
+                    **{**options, **timeouts},
+                )
+            else:
+                self.client = Redis.from_url(url, **timeouts)
+        except (ValueError, *_DRIVER_ERRORS) as exc:
+            raise ConfigurationError(f"bad Redis URL {self.url!r}: {exc}") from exc
 
     @contextlib.asynccontextmanager
     async def _failing(self, action: str) -> AsyncIterator[None]:

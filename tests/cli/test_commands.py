@@ -267,6 +267,7 @@ def test_bad_paths_and_settings_each_give_one_line(cli: Cli, tmp_path: Path) -> 
         ("inspect", "cli_models:NOT_A_MODEL", "1"): "'cli_models:NOT_A_MODEL' is 3, not a",
         ("inspect", "cli_models:Customer", "abc"): "Customer: 'abc' is no key of the model",
         ("check", "--memory", "mysql://u:pw@h/db"): "no memory (Redis-side) backend for",
+        ("inspect", "cli_models:Customer", "1", "--memory", "redis://h:port/0"): "bad Redis URL",
     }
     for args, expected in cases.items():
         line = _one_line_error(cli(*args))
