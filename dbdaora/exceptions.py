@@ -154,3 +154,28 @@ class BadDataError(DBDaoraError):
         super().__init__(f"{message} ({url})")
         self.message = message
         self.url = url
+
+
+def cause(exc: BaseException) -> str:
+    """The cause of a store failure in a few words: connection refused, timeout,
+    authentication failed, or the driver's own text."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    texts = " ".join(f"{type(error).__name__} {error}" for error in chain).lower()
+    if "auth" in texts or "password" in texts or "noperm" in texts:
+        return "authentication failed"
+    if "refused" in texts:
+        return "connection refused"
+    if "timeout" in texts or "timed out" in texts:
+        return "timeout"
+    last = chain[-1]
+    return str(last) or type(last).__name__
+
+
+def failure_text(exc: BaseException) -> str:
+    """``cause(exc)``, then the driver's own text where it says more."""
+    why, text = cause(exc), str(exc) or type(exc).__name__
+    return why if why == text else f"{why}: {text}"

@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import attrs
 
 from dbdaora.backends import mask_url, open_fallback, open_redis_side
-from dbdaora.cli.raw import RawRedis, cause
-from dbdaora.exceptions import BackendError
+from dbdaora.cli.raw import RawRedis
+from dbdaora.exceptions import BackendError, cause
 
 
 @attrs.frozen

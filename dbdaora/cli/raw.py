@@ -21,7 +21,7 @@ from redis.exceptions import RedisClusterException, RedisError
 from dbdaora.backends.redis.scripts import glob_escape
 from dbdaora.backends.redis.wire.cluster import parse_cluster_url
 from dbdaora.backends.urls import mask_url
-from dbdaora.exceptions import BackendError, ConfigurationError
+from dbdaora.exceptions import BackendError, ConfigurationError, cause
 
 SCAN_COUNT = 1000
 _SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
@@ -30,25 +30,6 @@ _DRIVER_ERRORS = (RedisError, RedisClusterException, OSError)
 _DELETE_IF = (
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 )
-
-
-def cause(exc: BaseException) -> str:
-    """The cause of a store failure in a few words: connection refused, timeout,
-    authentication failed, or the driver's own text."""
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    texts = " ".join(f"{type(error).__name__} {error}" for error in chain).lower()
-    if "auth" in texts or "password" in texts or "noperm" in texts:
-        return "authentication failed"
-    if "refused" in texts:
-        return "connection refused"
-    if "timeout" in texts or "timed out" in texts:
-        return "timeout"
-    last = chain[-1]
-    return str(last) or type(last).__name__
 
 
 def require_server(url: str) -> None:

@@ -127,6 +127,7 @@ class Guard:
     _deadlines: Deadlines | None
     _repairs: Repairs
     _nodes: NodeBreakers | None
+    _failed_stores: set[str]
 
     async def redis(self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one Redis-side call, bounded in time and behind the breaker.
@@ -177,15 +178,26 @@ class Guard:
             raise RedisUnavailableError(message, url=self.memory.url) from exc
         except TimeoutError as exc:
             self._repairs.due = 0.0
-            raise RedisUnavailableError(
+            error = RedisUnavailableError(
                 f"Redis did not answer within {self.memory_timeout}s", url=self.memory.url
-            ) from exc
-        except RedisUnavailableError:
+            )
+            self._first_failure("memory", error)
+            raise error from exc
+        except RedisUnavailableError as exc:
             self._repairs.due = 0.0
+            self._first_failure("memory", exc)
             raise
         except BackendError as exc:
             self._repairs.due = 0.0
+            self._first_failure("memory", exc)
             raise RedisUnavailableError(exc.message, url=self.memory.url) from exc
+
+    def _first_failure(self, store: str, error: BackendError) -> None:
+        """Log a store's first failure in the session, URL and cause: not a quiet outage."""
+        if store not in self._failed_stores:
+            self._failed_stores.add(store)
+            then = "the fallback answers" if store == "memory" else "calls fail"
+            logger.warning("%s store %s failed: %s; %s", store, error.url, error.message, then)
 
     def by_node(self, keys: Iterable[bytes]) -> list[list[int]] | None:
         """The indexes of ``keys`` grouped by the cluster master serving each, so that a
@@ -215,14 +227,18 @@ class Guard:
             BackendError: the call failed, or the breaker is open.
         """
         breaker = self.fallback_breaker
-        if breaker is None:
-            return await call(*args, **kwargs)
         try:
-            result: T = await breaker.call_async(call, *args, **kwargs)
+            if breaker is None:
+                return await call(*args, **kwargs)
+            try:
+                result: T = await breaker.call_async(call, *args, **kwargs)
+            except CircuitBreakerError as exc:
+                message = _refused(breaker, exc, "fallback")
+                raise BackendError(message, url=self.fallback.url) from exc
             return result
-        except CircuitBreakerError as exc:
-            message = _refused(breaker, exc, "fallback")
-            raise BackendError(message, url=self.fallback.url) from exc
+        except BackendError as exc:
+            self._first_failure("fallback", exc)
+            raise
 
     async def remember_unwritten(self, keys: Iterable[bytes]) -> None:
         """Keys whose Redis copy may be older than the fallback: record them for repair.
@@ -240,7 +256,11 @@ class Guard:
         self._repairs.dirty.update(keys)
         self._repairs.recorded += 1
         self._repairs.due = 0.0
-        logger.warning("Redis unavailable; %d key(s) recorded for repair", len(keys))
+        logger.warning(
+            "memory store %s missed a write: %d key(s) recorded for repair in the fallback",
+            self.memory.url,
+            len(keys),
+        )
         self._retry_in_background()
         try:
             await self.durable(self.fallback.add_repairs, keys)
@@ -336,14 +356,14 @@ class Guard:
             raise
         except (CircuitBreakerError, BackendError, TimeoutError) as exc:
             self._repairs.due = 0.0
-            why = (
-                self.memory_breaker.refusal()
-                if isinstance(exc, CircuitBreakerError) and self.memory_breaker is not None
-                else str(exc)
-            )
-            raise RedisUnavailableError(
+            breaker = self.memory_breaker
+            refused = isinstance(exc, CircuitBreakerError)
+            why = breaker.refusal() if refused and breaker is not None else str(exc)
+            error = RedisUnavailableError(
                 f"Redis unavailable while {what}: {why}", url=self.memory.url
-            ) from exc
+            )
+            self._first_failure("memory", error)
+            raise error from exc
 
     async def _check_restart(self) -> None:
         """Raise until no declared model's keys may hold copies from before a restart.

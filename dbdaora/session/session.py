@@ -67,6 +67,7 @@ class Session(Guard, Flights, Counting):
     # combined, so every slot of the three is listed here.
     __slots__ = (
         "_deadlines",
+        "_failed_stores",
         "_flights",
         "_nodes",
         "_repairs",
@@ -145,6 +146,7 @@ class Session(Guard, Flights, Counting):
             self.memory.watch_nodes(self._nodes)
         self._flights: dict[Hashable, tuple[asyncio.Future[list[Any]], int]] = {}
         self._stats: dict[str, ModelStats] = {}
+        self._failed_stores: set[str] = set()  # each store's first failure is logged
 
     def _repair_now(self) -> None:
         self._repairs.due = 0.0

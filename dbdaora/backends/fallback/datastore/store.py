@@ -50,7 +50,7 @@ from dbdaora.backends.fallback.datastore import repairs
 from dbdaora.backends.fallback.datastore.layout import HashLayout, SetLayout, key_for, names_after
 from dbdaora.backends.fallback.protocol import Members, Repair
 from dbdaora.backends.urls import mask_url
-from dbdaora.exceptions import BackendError, ConfigurationError, OutcomeUnknownError
+from dbdaora.exceptions import BackendError, ConfigurationError, OutcomeUnknownError, failure_text
 from dbdaora.meta import CorruptData, ModelMeta
 
 T = TypeVar("T")
@@ -212,7 +212,8 @@ class DatastoreFallback:
                 f"Datastore {action}: unreadable entity: {exc}", url=self.url
             ) from exc
         except _DRIVER_ERRORS as exc:
-            raise BackendError(f"Datastore {action} failed: {exc}", url=self.url) from exc
+            detail = failure_text(exc)
+            raise BackendError(f"Datastore {action} failed: {detail}", url=self.url) from exc
 
     async def close(self) -> None:
         """Close the client and shut the pool down; a later call opens them again."""

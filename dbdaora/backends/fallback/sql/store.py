@@ -32,7 +32,7 @@ from dbdaora.backends.fallback.protocol import Members, Repair
 from dbdaora.backends.fallback.sql.tables import INSERTS, REPAIRS, TableMap, repair_table
 from dbdaora.backends.loops import close_with_loop
 from dbdaora.backends.urls import mask_url
-from dbdaora.exceptions import BackendError, ConfigurationError, OutcomeUnknownError
+from dbdaora.exceptions import BackendError, ConfigurationError, OutcomeUnknownError, failure_text
 from dbdaora.meta import ModelMeta
 
 P = ParamSpec("P")
@@ -61,7 +61,7 @@ def _wrapped(operation: str) -> Callable[[Method[P, T]], Method[P, T]]:
                 return await method(self, *args, **kwargs)
             except _DRIVER_ERRORS as exc:
                 # Raised before any COMMIT was sent, or a COMMIT refused: nothing written.
-                detail = str(exc) or type(exc).__name__
+                detail = failure_text(exc)
                 raise BackendError(f"SQL {operation} failed: {detail}", url=self.url) from exc
 
         return call

@@ -19,7 +19,7 @@ from redis.exceptions import ResponseError
 
 from dbdaora.backends.loops import close_with_loop
 from dbdaora.backends.redis.wire.transport import Operation, Transport
-from dbdaora.exceptions import BackendError, BadDataError
+from dbdaora.exceptions import BackendError, BadDataError, failure_text
 
 Calls = Sequence[tuple[list[bytes], list[Any]]]
 """Each run of a script: its KEYS, then its ARGV."""
@@ -113,4 +113,4 @@ def failed(url: str, exc: BaseException) -> BackendError | BadDataError:
         text = str(exc)
         if any(code in text for code in DATA_ERRORS):
             return BadDataError(f"Redis refused the data: {text}", url=url)
-    return BackendError(f"Redis failed: {exc}", url=url)
+    return BackendError(f"Redis failed: {failure_text(exc)}", url=url)
