@@ -1,13 +1,16 @@
-"""A reader process: ``python -m tests.support.reader REDIS FALLBACK ID`` prints the name
-of ``Person(ID)`` read through a fresh session, for tests whose claim is about what
-another process sees.
+"""Readers for the tests whose claim is about what a session or another process reads.
+
+``python -m tests.support.reader REDIS FALLBACK ID`` prints the name of ``Person(ID)``
+read through a fresh session; ``until_new`` watches a session read a new value.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from dbdaora import Session
 from tests.support.models import Person
@@ -26,6 +29,20 @@ async def read_in_another_process(redis_url: str, fallback_url: str, id_: str = 
     out, err = await asyncio.wait_for(reader.communicate(), 30)
     assert reader.returncode == 0, err.decode()
     return out.decode().strip()
+
+
+async def until_new(people: Any, since: float, bound: float, watch: float = 0.5) -> float:
+    """Read ``Person("a")`` for ``bound + watch`` seconds from ``since``; the seconds until
+    the first "new", asserting that it came within ``bound`` and nothing older after it."""
+    seen = None
+    while time.monotonic() - since < bound + watch:
+        name = (await people.get("a")).name
+        if name == "new" and seen is None:
+            seen = time.monotonic() - since
+        assert name == "new" or seen is None, "an older copy served after the new one"
+        await asyncio.sleep(0.01)
+    assert seen is not None and seen <= bound, f"the new value first read after {seen} s"
+    return seen
 
 
 async def main(memory: str, fallback: str, id_: str) -> None:

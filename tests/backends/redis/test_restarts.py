@@ -11,13 +11,12 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from dbdaora import Session
 from tests.support.models import Person
-from tests.support.reader import read_in_another_process
+from tests.support.reader import read_in_another_process, until_new
 from tests.support.servers import RedisServer, redis_server
 
 INTERVAL = 1.0
@@ -29,19 +28,6 @@ def server() -> Iterator[RedisServer]:
     """A private redis-server whose directory (and RDB file) outlives its restarts."""
     with redis_server() as server:
         yield server
-
-
-async def _reads_new_within_the_interval(people: Any, restarted: float) -> None:
-    """The writer's own session reads "new" within the repair interval, and never "old" after."""
-    seen_new_at = None
-    while time.monotonic() - restarted < INTERVAL + SLACK + 0.5:
-        name = (await people.get("a")).name
-        if name == "new" and seen_new_at is None:
-            seen_new_at = time.monotonic() - restarted
-        assert name == "new" or seen_new_at is None, "an older copy served after the new one"
-        await asyncio.sleep(0.01)
-    print(f"new read {seen_new_at}s after the restart")
-    assert seen_new_at is not None and seen_new_at <= INTERVAL + SLACK
 
 
 async def test_a_restart_from_an_older_rdb_serves_no_older_copy(
@@ -68,7 +54,7 @@ async def test_a_restart_from_an_older_rdb_serves_no_older_copy(
     assert client.hget(b"person:a", "name") in (b"old", None)  # the lost write
     client.close()
 
-    await _reads_new_within_the_interval(people, restarted)
+    await until_new(people, restarted, INTERVAL + SLACK)
     assert await read_in_another_process(server.url, fallback_url) == "new"
     assert (await people.get("a")).name == "new"
     await writer.close()
@@ -127,7 +113,7 @@ async def test_an_aof_that_lost_its_last_second_serves_no_older_copy(tmp_path: P
         client = server.client()
         assert client.hget(b"person:a", "name") == b"old"  # the lost write
         client.close()
-        await _reads_new_within_the_interval(people, restarted)
+        await until_new(people, restarted, INTERVAL + SLACK)
         assert await read_in_another_process(server.url, fallback_url) == "new"
         await writer.close()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,36 +21,13 @@ from dbdaora.backends import open_redis_side
 from dbdaora.backends.redis.wire.sentinel import parse_sentinel_url
 from dbdaora.exceptions import BackendError, ConfigurationError
 from tests.support.models import Person
+from tests.support.reader import read_in_another_process
 from tests.support.sentinel_server import MASTER_NAME, SentinelServer
 from tests.support.servers import free_port
 
-ROOT = Path(__file__).resolve().parents[3]
 # The brief's bound on reaching the promoted master, from the moment every sentinel
 # reports it: two probe intervals (0.5 s) and a margin for a busy machine.
 REACH_BOUND = 3.0
-READER = """
-import asyncio, sys
-from dbdaora import Session
-from tests.support.models import Person
-
-async def main() -> None:
-    async with Session(memory=sys.argv[1], fallback=sys.argv[2], expire_time=3600) as s:
-        print((await Person.objects.using(s).get("a")).name, flush=True)
-
-asyncio.run(main())
-"""
-
-
-async def _read_in_another_process(redis_url: str, fallback_url: str) -> str:
-    reader = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-c", READER, redis_url, fallback_url),
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(reader.communicate(), 30)
-    assert reader.returncode == 0, err.decode()
-    return out.decode().strip()
 
 
 def _failover_session(url: str, fallback: str) -> Session:
@@ -208,7 +184,7 @@ async def test_a_failover_loses_no_acknowledged_write(
     print(f"the session reached the new master {reached:.2f}s after the sentinels reported it")
     with replica.client() as client:
         assert client.hget(b"person:a", "name") != b"old"  # swept, then filled from the fallback
-    assert await _read_in_another_process(sentinel.url(), fallback) == "new"
+    assert await read_in_another_process(sentinel.url(), fallback) == "new"
     await session.close()
 
 
@@ -233,7 +209,7 @@ async def test_a_fresh_process_never_reads_the_promoted_replicas_older_copy(
     sentinel.wait_promoted(master.port)
     with replica.client() as client:
         assert client.hget(b"person:a", "name") == b"old"
-    assert await _read_in_another_process(sentinel.url(), fallback) == "new"
+    assert await read_in_another_process(sentinel.url(), fallback) == "new"
     with replica.client() as client:
         assert client.hget(b"person:a", "name") != b"old"
 
