@@ -9,32 +9,17 @@ not-found marker never outlives an overlapping add. ``dbdaora.lease`` states why
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from dbdaora.lease import NOT_FOUND, lease_token
+from tests.contract.conftest import Side
 from tests.support import claims
 from tests.support.raw import RawView
 
-Side = tuple[Any, RawView]
 TTL = 60
-
-
-@pytest.fixture(params=["memory", "redis", "redis-direct", "cluster"])
-async def side(request: pytest.FixtureRequest) -> AsyncIterator[Side]:
-    """A Redis-side store and a raw view of it; redis-direct is RedisStore unpipelined."""
-    if request.param == "redis-direct":
-        from dbdaora.backends.redis.single import RedisStore
-
-        url = request.getfixturevalue("redis_proc").url
-        view = RawView(None, request.getfixturevalue("raw_redis"))
-        pair: Side = (RedisStore(url, autopipeline=False), view)
-    else:
-        pair = request.getfixturevalue(f"{request.param}_store")
-    yield pair
-    await pair[0].close()
 
 
 Step = Callable[[Any, bytes, bytes, bytes], Awaitable[None]]

@@ -5,34 +5,19 @@ ClusterStore: each store called directly, read back through itself and a ``RawVi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from dbdaora.exceptions import BackendError, BadDataError
 from dbdaora.lease import LEASE_SECONDS, NOT_FOUND, lease_token
+from tests.contract.conftest import Side
 from tests.support import claims
 from tests.support.raw import RawView
 
-Side = tuple[Any, RawView]
 TTL = 60
 INF = float("inf")
-
-
-@pytest.fixture(params=["memory", "redis", "redis-direct", "cluster"])
-async def side(request: pytest.FixtureRequest) -> AsyncIterator[Side]:
-    """A Redis-side store and a raw view of it; redis-direct is RedisStore unpipelined."""
-    if request.param == "redis-direct":
-        from dbdaora.backends.redis.single import RedisStore
-
-        url = request.getfixturevalue("redis_proc").url
-        view = RawView(None, request.getfixturevalue("raw_redis"))
-        pair: Side = (RedisStore(url, autopipeline=False), view)
-    else:
-        pair = request.getfixturevalue(f"{request.param}_store")
-    yield pair
-    await pair[0].close()
 
 
 def _keys(prefix: str, name: str = "e1") -> tuple[bytes, bytes]:
