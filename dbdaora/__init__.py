@@ -9,7 +9,16 @@ from dbdaora.exceptions import (
     UnknownFieldError,
     ValidationError,
 )
-from dbdaora.fields import Field, Key, Score, SortedMember
+from dbdaora.fields import (
+    Field,
+    GeoMember,
+    GeoPoint,
+    Key,
+    Latitude,
+    Longitude,
+    Score,
+    SortedMember,
+)
 from dbdaora.legacy import (
     CacheType,
     DictFallbackDataSource,
@@ -22,7 +31,7 @@ from dbdaora.legacy import (
     make_redis_data_source,
     make_sorted_set_service,
 )
-from dbdaora.model import Model, SortedSetModel
+from dbdaora.model import GeoModel, Model, SortedSetModel
 from dbdaora.session import Session
 from dbdaora.settings import configure
 
@@ -35,8 +44,13 @@ __all__ = [
     "DictMemoryDataSource",
     "EntityNotFoundError",
     "Field",
+    "GeoMember",
+    "GeoModel",
+    "GeoPoint",
     "HashRepository",
     "Key",
+    "Latitude",
+    "Longitude",
     "Model",
     "OutcomeUnknownError",
     "Score",
