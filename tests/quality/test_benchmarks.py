@@ -56,3 +56,12 @@ def test_warm_benchmark_prints_both_rates(capsys: pytest.CaptureFixture[str]) ->
     figures = warm.main(count=300, rounds=1)
     assert set(figures) == {"warm", "hand"} and all(rate > 0 for rate in figures.values())
     assert "warm / hand:" in capsys.readouterr().out
+
+
+def test_geo_benchmark_prints_its_row(capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks.geo, tiny: near against hand-written GEOSEARCH, both finding 10."""
+    from benchmarks import geo
+
+    figures = geo.main(rounds=1, scale=0.02)
+    assert set(figures) == {"orm", "hand"} and all(time > 0 for time in figures.values())
+    assert any(line.startswith("near ") for line in capsys.readouterr().out.splitlines())
