@@ -37,7 +37,7 @@ from tests.support.servers import redis_server
 MEMBERS = 10_000
 QUERIES = 2_000
 CENTRES = 100
-TARGET = 1.5
+TARGET = 1.15  # as a get from Redis (benchmarks.speed)
 
 
 class Shop(GeoModel):
