@@ -44,6 +44,7 @@ from dbdaora.session.breakers import Breaker
 from dbdaora.session.deadlines import Deadlines
 from dbdaora.session.nodes import REPAIRING, NodeBreakers
 from dbdaora.session.restarts import SWEEP_WAIT, Restarts, stale, sweep_until_current
+from dbdaora.session.tracing import fallback_call
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -69,11 +70,6 @@ def _refused(breaker: Breaker, exc: CircuitBreakerError, what: str) -> str:
     if isinstance(cause, TimeoutError):
         return f"{what} did not answer in time; {breaker.refusal()}"
     return f"{what} unavailable: {breaker.refusal()}"
-
-
-def _refusing(breaker: Breaker | None) -> bool:
-    """Whether the breaker is open and would refuse a call now (its timeout not over)."""
-    return breaker is not None and breaker.refusing()
 
 
 def _retrieved(future: asyncio.Future[None]) -> None:
@@ -218,10 +214,11 @@ class Guard:
             return await call(*args, **kwargs)
         return await self._deadlines.run(call, *args, **kwargs)
 
+    @fallback_call
     async def durable(
         self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """Run one fallback call behind its breaker.
+        """Run one fallback call behind its breaker (in a span, when tracing is on).
 
         Raises:
             BackendError: the call failed, or the breaker is open.
@@ -296,7 +293,7 @@ class Guard:
         REPAIRING.set(True)  # this repair's task only: pending masters answer it
         covered = set(self._nodes.pending) if self._nodes is not None else set()
         breaker = self.memory_breaker
-        if breaker is not None and _refusing(breaker):
+        if breaker is not None and breaker.refusing():
             raise RedisUnavailableError(
                 f"Redis unavailable: {breaker.refusal()}", url=self.memory.url
             )
