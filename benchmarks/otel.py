@@ -101,7 +101,10 @@ async def run(url: str, rounds: int, scale: float) -> tuple[dict[str, dict[str, 
                     "hand": bench.hand_get_many,
                 },
             }
-            counts = {"get": max(5, round(1000 * scale)), "get_many 100": max(5, round(60 * scale))}
+            counts = {
+                "get": max(5, round(1000 * scale)),
+                "get_many 100": max(5, round(150 * scale)),
+            }
 
             async def side(name: str, which: str, count: int) -> list[float]:
                 dbdaora.set_tracer_provider(provider if which == "on" else None)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from time import monotonic
@@ -426,7 +427,9 @@ class Guard:
     def _retry_in_background(self) -> None:
         task = self._repairs.retrying
         if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
-            self._repairs.retrying = asyncio.get_running_loop().create_task(self._retry_repairs())
+            retry, loop = self._retry_repairs(), asyncio.get_running_loop()
+            # A context of its own: the retry outlives the write that started it (its trace).
+            self._repairs.retrying = loop.create_task(retry, context=contextvars.Context())
 
     async def _retry_repairs(self) -> None:
         """Repair until a repair started after this session's last record succeeds."""
