@@ -14,7 +14,7 @@ import contextlib
 import enum
 import logging
 from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
-from typing import Any, Final, Generic, Literal, ParamSpec, Self, TypeVar
+from typing import Any, ClassVar, Final, Generic, Literal, ParamSpec, Self, TypeVar
 
 from dbdaora.exceptions import (
     BackendError,
@@ -65,9 +65,19 @@ class Manager(Generic[M]):
 
     __slots__ = ("_session", "meta")
 
-    OPERATIONS: tuple[str, ...] = ("get", "get_many", "add", "delete", "exists", "range")
-    OPERATIONS += ("range_by_score", "count", "replace", "remove")
-    """The public operations a subclass defines, each traced (``session.tracing``)."""
+    OPERATIONS: ClassVar[tuple[str, ...]] = (
+        "get",
+        "get_many",
+        "add",
+        "delete",
+        "exists",
+        "range",
+        "range_by_score",
+        "count",
+        "replace",
+        "remove",
+    )
+    """The public operations a subclass may define: each is traced (``session.tracing``)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
