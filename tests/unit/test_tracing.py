@@ -42,10 +42,10 @@ def spans() -> Iterator[InMemorySpanExporter]:
 async def session(
     redis_proc: RedisServer, raw_redis: redis.Redis, tmp_path: Path
 ) -> AsyncIterator[Session]:
-    """The private redis-server and a SQLite file; the first repair is done before a test."""
+    """The private redis-server and a SQLite file (each table made on first use: other
+    tests declare models of the same names); the first repair is done before a test."""
     fallback = f"sqlite+aiosqlite:///{tmp_path / 'fallback.db'}"
     async with Session(memory=redis_proc.url, fallback=fallback, repair_interval=3600) as s:
-        await s.create_all()
         await s.repair()
         yield s
 
