@@ -40,6 +40,7 @@ from dbdaora.legacy import (
 )
 from dbdaora.model import GeoModel, Model, SortedSetModel
 from dbdaora.session import Session
+from dbdaora.session.tracing import set_tracer_provider
 from dbdaora.settings import configure
 
 __all__ = [
@@ -80,4 +81,5 @@ __all__ = [
     "make_hash_service",
     "make_redis_data_source",
     "make_sorted_set_service",
+    "set_tracer_provider",
 ]

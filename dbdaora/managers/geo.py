@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from dbdaora.backends import geo, zset
 from dbdaora.backends.redis.protocol import RedisSide
@@ -37,6 +37,8 @@ class GeoManager(ReadThrough[M]):
     """
 
     __slots__ = ()
+
+    OPERATIONS: ClassVar[tuple[str, ...]] = (*ReadThrough.OPERATIONS, "near")
 
     async def add(self, *entities: M) -> None:
         """Add members, or move members already there: the fallback first, then Redis.
