@@ -11,23 +11,20 @@ latitude.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, TypeVar
 
 from dbdaora.backends import geo, zset
-from dbdaora.backends.redis.protocol import RedisSide
-from dbdaora.exceptions import BackendError, EntityNotFoundError, ValidationError
-from dbdaora.managers.base import CORRUPT, DOWN, MISS, M, Unanswered
-from dbdaora.managers.read_through import ReadThrough
+from dbdaora.exceptions import ValidationError
+from dbdaora.managers.base import M
+from dbdaora.managers.sets import SetManager
 from dbdaora.meta import CorruptData
-from dbdaora.session.cache import NOT_FOUND, NOTHING
 
 T = TypeVar("T")
-Pairs = list[tuple[bytes, float]]
 _MAX_GEOHASH = float(1 << (2 * geo.STEP))
 
 
-class GeoManager(ReadThrough[M]):
+class GeoManager(SetManager[M]):
     """``Model.objects`` of a geospatial model.
 
     Reads of a set that neither Redis nor the fallback holds raise
@@ -38,7 +35,7 @@ class GeoManager(ReadThrough[M]):
 
     __slots__ = ()
 
-    OPERATIONS: ClassVar[tuple[str, ...]] = (*ReadThrough.OPERATIONS, "near")
+    OPERATIONS: ClassVar[tuple[str, ...]] = (*SetManager.OPERATIONS, "near")
 
     async def add(self, *entities: M) -> None:
         """Add members, or move members already there: the fallback first, then Redis.
@@ -76,49 +73,6 @@ class GeoManager(ReadThrough[M]):
                 token=token,
                 created=created,
             )
-
-    async def remove(self, *args: Any) -> None:
-        """Remove members: ``remove(*key_parts, member, ...)``; the fallback first, then Redis."""
-        parts, members = self._split(args)
-        meta, session = self.meta, self.session
-        if not members:
-            raise ValidationError(
-                f"{meta.name}: remove() needs at least one member after the key parts",
-                model=meta.name,
-            )
-        name = meta.key_text(parts)
-        encoded = meta.encode_members(members)
-        token, claimed = await self._claim([meta.marker_key(name)])
-        await self._durable(name, session.fallback.remove_points, meta, name, encoded)
-        session.stats_for(meta).fallback_writes += 1
-        await self._written(
-            name,
-            claimed,
-            session.memory.remove_members,
-            meta.redis_key(name),
-            meta.marker_key(name),
-            encoded,
-            token,
-        )
-
-    async def delete(self, *parts: Any, **named: Any) -> None:
-        """Delete the whole set: the fallback first, then Redis (and a not-found marker)."""
-        meta, session = self.meta, self.session
-        name = meta.key_text(meta.key_parts(parts, named))
-        token, claimed = await self._claim([meta.marker_key(name)])
-        await self._durable(name, session.fallback.delete_points, meta, name)
-        session.stats_for(meta).fallback_writes += 1
-        await self._written(
-            name,
-            claimed,
-            session.memory.delete,
-            meta.redis_key(name),
-            meta.marker_key(name),
-            token,
-            session.ttl(meta),
-        )
-        if session.cache is not None:
-            await session.cache.deleted(meta.model, name)
 
     async def get(self, *parts: Any, **named: Any) -> list[M]:
         """Every member of the set, in geohash order (ZRANGE's)."""
@@ -220,100 +174,6 @@ class GeoManager(ReadThrough[M]):
         except UnicodeDecodeError as exc:
             raise CorruptData(f"{self.meta.name}: member {member!r} is not UTF-8") from exc
 
-    async def _durable(self, name: str, call: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """One fallback write of the set ``name`` (see ``SortedSetManager._durable``)."""
-        try:
-            return await self.session.durable(call, *args)
-        except BackendError as exc:
-            await self._drop_copies(exc.unknown & {name})
-            raise
-
-    async def _written(
-        self,
-        name: str,
-        claimed: bool,
-        call: Callable[..., Awaitable[None]],
-        *args: Any,
-        **kwargs: Any,
-    ) -> None:
-        """The Redis half of a write under its claim; cached answers dropped."""
-        meta, session = self.meta, self.session
-        session.overtake(meta.model, [name])
-        if session.cache is not None:
-            await session.cache.forget(meta.model, name)
-        keys = [meta.redis_key(name), meta.marker_key(name)]
-        await self._under_claim(claimed, keys, call, *args, **kwargs)
-
-    async def _answer(
-        self,
-        parts: tuple[Any, ...],
-        variant: Hashable,
-        read: Callable[[RedisSide, bytes], Awaitable[Any]],
-        decode: Callable[[Any], Any],
-        from_pairs: Callable[[Pairs], Any],
-        *,
-        probe_empty: bool,
-    ) -> Any:
-        """One read: the cache, then Redis, then the fallback's members, as
-        ``SortedSetManager._answer`` reads a sorted set."""
-        meta, session = self.meta, self.session
-        name = meta.key_text(parts)
-        cache = session.cache
-        ticket = 0
-        if cache is not None:
-            cached = await self._cached(name, variant, parts)
-            if cached is not NOTHING:
-                return cached
-            ticket = cache.ticket()
-        key = meta.redis_key(name)
-        raw = await self._redis(read, session.memory, key)
-        if raw is CORRUPT:
-            self._corrupt(key, "Redis refused the data (a key of another type)")
-        elif raw is not DOWN and not raw:
-            held = probe_empty and await self._redis(session.memory.exists, key)
-            raw = DOWN if held is DOWN else raw if held else MISS
-        if type(raw) is Unanswered:
-            answer = raw
-        else:
-            try:
-                answer = decode(raw)
-            except CorruptData as exc:
-                answer = self._corrupt(key, exc)
-        if type(answer) is Unanswered:
-            answer = await self._missed(name, parts, variant, answer, from_pairs, ticket)
-        else:
-            session.stats_for(meta).redis_hits += 1
-        if cache is not None:
-            await cache.remember(meta.model, name, variant, answer, ticket)
-        return answer
-
-    async def _missed(
-        self,
-        name: str,
-        parts: tuple[Any, ...],
-        variant: Hashable,
-        why: Unanswered,
-        from_pairs: Callable[[Pairs], Any],
-        ticket: int,
-    ) -> Any:
-        """A read's answer from the fallback's members when Redis gave none.
-
-        Raises:
-            EntityNotFoundError: the set is nowhere (remembered in the cache).
-        """
-        meta, session = self.meta, self.session
-        if why is CORRUPT:
-            await self._redis(session.memory.evict, [meta.redis_key(name)])
-        stats = session.stats_for(meta)
-        stats.misses += 1
-        (members,) = await self._load([name], why is not DOWN)
-        if members is None:
-            stats.not_found += 1
-            if session.cache is not None:
-                await session.cache.remember(meta.model, name, variant, NOT_FOUND, ticket)
-            raise EntityNotFoundError(meta.name, parts)
-        return from_pairs([(member.encode(), score) for member, score in members])
-
     async def _fetch(self, names: list[str]) -> list[Any]:
         """Each set's members as (member, geohash) pairs, None where it has none."""
         meta, session = self.meta, self.session
@@ -325,12 +185,8 @@ class GeoManager(ReadThrough[M]):
             )
         return found
 
-    def _fills(
-        self, found: Sequence[tuple[str, bytes, Any]], token: bytes, ttl: int | None
-    ) -> list[Awaitable[None]]:
-        meta, session = self.meta, self.session
-        fill = session.memory.fill_sorted_set
-        return [
-            session.redis(fill, meta.redis_key(name), marker, members, token, ttl)
-            for name, marker, members in found
-        ]
+    def _fallback_remove(self) -> Callable[..., Awaitable[None]]:
+        return self.session.fallback.remove_points
+
+    def _fallback_delete(self) -> Callable[..., Awaitable[None]]:
+        return self.session.fallback.delete_points
