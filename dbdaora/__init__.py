@@ -9,7 +9,7 @@ from dbdaora.exceptions import (
     UnknownFieldError,
     ValidationError,
 )
-from dbdaora.fields import Field, Key, Score, SortedMember
+from dbdaora.fields import Field, Flag, Key, Score, SortedMember
 from dbdaora.legacy import (
     CacheType,
     DictFallbackDataSource,
@@ -22,7 +22,7 @@ from dbdaora.legacy import (
     make_redis_data_source,
     make_sorted_set_service,
 )
-from dbdaora.model import Model, SortedSetModel
+from dbdaora.model import FlagModel, Model, SortedSetModel
 from dbdaora.session import Session
 from dbdaora.settings import configure
 
@@ -35,6 +35,8 @@ __all__ = [
     "DictMemoryDataSource",
     "EntityNotFoundError",
     "Field",
+    "Flag",
+    "FlagModel",
     "HashRepository",
     "Key",
     "Model",

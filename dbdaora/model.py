@@ -7,7 +7,7 @@ the class into an attrs class whose constructor checks every value;
 Type checkers see the constructor through ``dataclass_transform`` and
 ``objects`` through the overloads of ``Objects.__get__``: a ``Model`` subclass
 gets a ``HashManager`` of itself, a ``SortedSetModel`` subclass a
-``SortedSetManager`` of itself.
+``SortedSetManager`` of itself, a ``FlagModel`` subclass a ``FlagManager``.
 """
 
 from __future__ import annotations
@@ -19,17 +19,18 @@ from typing import Any, ClassVar, TypeVar, overload
 import attrs
 
 from dbdaora.exceptions import ConfigurationError, UnknownFieldError, ValidationError
-from dbdaora.fields import Codec, Field, Key, Score, SortedMember, mismatch_text
+from dbdaora.fields import Codec, Field, Flag, Key, Score, SortedMember, mismatch_text
 from dbdaora.fields.spec import NO_DEFAULT
-from dbdaora.managers import HashManager, Manager, SortedSetManager, manager_class
+from dbdaora.managers import FlagManager, HashManager, Manager, SortedSetManager, manager_class
 from dbdaora.meta import ModelMeta, StoreKind, compile_meta, declared_fields, register
 
 HashM = TypeVar("HashM", bound="Model")
 SortedM = TypeVar("SortedM", bound="SortedSetModel")
+FlagM = TypeVar("FlagM", bound="FlagModel")
 
 
 @typing.dataclass_transform(
-    kw_only_default=True, field_specifiers=(Key, Field, SortedMember, Score)
+    kw_only_default=True, field_specifiers=(Key, Field, SortedMember, Score, Flag)
 )
 class ModelType(type):
     """Builds each model's ``_meta`` once, at class creation; nothing more."""
@@ -60,6 +61,8 @@ class Objects:
     # first that fits wins); at run time the model's fields choose it (MANAGERS).
     @overload
     def __get__(self, instance: None, owner: type[SortedM]) -> SortedSetManager[SortedM]: ...
+    @overload
+    def __get__(self, instance: None, owner: type[FlagM]) -> FlagManager[FlagM]: ...
     @overload
     def __get__(self, instance: None, owner: type[HashM]) -> HashManager[HashM]: ...
     def __get__(self, instance: object, owner: type) -> Any:
@@ -105,10 +108,11 @@ def _build(cls: type, namespace: Mapping[str, Any], options: type | None) -> Mod
     given = {k: v for k, v in vars(options).items() if not k.startswith("__")} if options else {}
     meta = compile_meta(cls, declared_fields(cls, namespace), given)
     demanded: StoreKind | None = getattr(cls, "_kind", None)
-    if demanded is StoreKind.SORTED_SET and meta.kind is not demanded:
+    if demanded is not None and meta.kind is not demanded:
+        needs = {StoreKind.SORTED_SET: "a SortedMember() and a Score()", StoreKind.FLAG: "a Flag()"}
+        base = next(b.__name__ for b in cls.__mro__[1:] if "_kind" in vars(b))
         raise ConfigurationError(
-            f"{meta.name}: a SortedSetModel declares a SortedMember() and a Score()",
-            model=meta.name,
+            f"{meta.name}: a {base} declares {needs[demanded]}", model=meta.name
         )
     attributes: dict[str, Any] = {}
     for field in meta.fields:
@@ -151,7 +155,7 @@ class Model(metaclass=ModelType):
     """Base of declared models.
 
     Subclasses annotate their attributes with ``Key()``, ``Field()``,
-    ``SortedMember()`` and ``Score()`` and may carry a ``class Meta`` with
+    ``SortedMember()`` and ``Score()``, or ``Flag()``, and may carry a ``class Meta`` with
     ``key_name``, ``expire_time`` and (sorted sets) ``max_size``. Type checkers
     see ``objects`` as a ``HashManager``; sorted-set models subclass
     ``SortedSetModel`` for theirs.
@@ -171,3 +175,14 @@ class SortedSetModel(Model):
     """
 
     _kind = StoreKind.SORTED_SET
+
+
+class FlagModel(Model):
+    """Base of flag models: ``Key()`` fields and one ``Flag()`` (bool), nothing else.
+
+    Each key holds a flag, set or not, in dbdaora 0.27's boolean layout (Redis
+    ``1``, ``0`` for a remembered miss; a fallback record per set flag).
+    ``objects`` is then a ``FlagManager`` to type checkers too.
+    """
+
+    _kind = StoreKind.FLAG

@@ -1,7 +1,7 @@
 """Field descriptors and their value codecs."""
 
 from dbdaora.fields.codecs import Category, Codec, compile_codec, mismatch_text, unencodable_note
-from dbdaora.fields.spec import Field, FieldKind, FieldSpec, Key, Score, SortedMember
+from dbdaora.fields.spec import Field, FieldKind, FieldSpec, Flag, Key, Score, SortedMember
 
 __all__ = [
     "Category",
@@ -9,6 +9,7 @@ __all__ = [
     "Field",
     "FieldKind",
     "FieldSpec",
+    "Flag",
     "Key",
     "Score",
     "SortedMember",

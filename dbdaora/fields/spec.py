@@ -1,4 +1,4 @@
-"""The field descriptors a model declares: Key(), Field(), SortedMember(), Score()."""
+"""The field descriptors a model declares: Key(), Field(), SortedMember(), Score(), Flag()."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ class FieldKind(enum.Enum):
     FIELD = "Field"
     MEMBER = "SortedMember"
     SCORE = "Score"
+    FLAG = "Flag"
 
 
 class _NoDefault(enum.Enum):
@@ -68,3 +69,13 @@ def SortedMember() -> Any:  # noqa: N802
 def Score() -> Any:  # noqa: N802
     """The score of a sorted-set model's member."""
     return FieldSpec(FieldKind.SCORE)
+
+
+def Flag(*, default: bool = True) -> Any:  # noqa: N802
+    """The flag of a flag model: True while the flag of its key is set.
+
+    A flag model stores presence only (dbdaora 0.27's boolean layout), so an
+    entity read back always holds True; ``default`` lets ``Seen(user=..., item=...)``
+    leave it out.
+    """
+    return FieldSpec(FieldKind.FLAG, default=default)

@@ -26,6 +26,7 @@ class StoreKind(enum.Enum):
 
     HASH = "hash"
     SORTED_SET = "sorted_set"
+    FLAG = "flag"
 
 
 @attrs.frozen
@@ -46,6 +47,7 @@ class ModelMeta(KeyRules, RecordCodec):
     key_fields: tuple[FieldInfo, ...]
     member: FieldInfo | None
     score: FieldInfo | None
+    flag: FieldInfo | None
     by_name: Mapping[str, FieldInfo]
     by_raw_name: Mapping[bytes, FieldInfo]
     _key_prefix: str

@@ -57,6 +57,7 @@ LAYOUTS = (
         singles=(FieldKind.MEMBER, FieldKind.SCORE),
         options=frozenset({"max_size"}),
     ),
+    Layout(StoreKind.FLAG, singles=(FieldKind.FLAG,)),
     Layout(StoreKind.HASH, repeated=FieldKind.FIELD),
 )
 META_OPTIONS = COMMON_OPTIONS.union(*(layout.options for layout in LAYOUTS))
@@ -65,6 +66,7 @@ META_OPTIONS = COMMON_OPTIONS.union(*(layout.options for layout in LAYOUTS))
 ALLOWED_CATEGORIES = {
     FieldKind.KEY: ("str", "int"),
     FieldKind.MEMBER: ("str", "int"),
+    FieldKind.FLAG: ("bool",),
 }
 
 
@@ -208,7 +210,7 @@ def compile_meta(
         allowed = ALLOWED_CATEGORIES.get(spec.kind)
         if allowed is not None and codec.category.value not in allowed:
             raise ConfigurationError(
-                f"{name}.{field_name}: {spec.kind.value}() must be str or int, "
+                f"{name}.{field_name}: {spec.kind.value}() must be {' or '.join(allowed)}, "
                 f"got {codec.type_name}",
                 model=name,
             )
@@ -239,6 +241,7 @@ def compile_meta(
         key_fields=tuple(by_kind[FieldKind.KEY]),
         member=next(iter(by_kind[FieldKind.MEMBER]), None),
         score=next(iter(by_kind[FieldKind.SCORE]), None),
+        flag=next(iter(by_kind[FieldKind.FLAG]), None),
         by_name={f.name: f for f in fields},
         by_raw_name={f.raw_name: f for f in fields},
         key_prefix=f"{key_name}:",

@@ -1,7 +1,7 @@
 """``memory://`` on the Redis side: ``InProcessRedis``, Redis semantics in a dict.
 
 The embedded default and the tests' stand-in for a server: hashes, sorted sets,
-string markers, TTL expiry. A command on a key of another type raises
+strings (flags and markers), TTL expiry. A command on a key of another type raises
 ``BadDataError``, as Redis answers WRONGTYPE. No operation awaits midway, so each is atomic as a
 Lua script is; each write mirrors its script in ``scripts`` step by step. Set
 ``down = True`` to make every call fail as a lost Redis connection does. Not for
@@ -214,6 +214,10 @@ class InProcessRedis:
         self._check()
         return len(self._hash(key))
 
+    async def get_strings(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        self._check()
+        return [self._string(key) for key in keys]
+
     async def lease(self, markers: Sequence[bytes], token: bytes) -> list[bytes | None]:
         self._check()
         # mirrors operations.lease, once a marker
@@ -231,6 +235,34 @@ class InProcessRedis:
         if found:
             return dict(found), None
         return {}, self._set_nx_get(marker, token)
+
+    async def get_or_lease(
+        self, key: bytes, marker: bytes, token: bytes
+    ) -> tuple[bytes | None, bytes | None]:
+        self._check()
+        # mirrors scripts.GET_OR_LEASE
+        found = self._string(key)
+        return (found, None) if found is not None else (None, self._set_nx_get(marker, token))
+
+    async def fill_strings(
+        self, items: Sequence[tuple[bytes, bytes, bytes]], token: bytes, ttl: int | None
+    ) -> None:
+        self._check()
+        for key, marker, value in items:
+            # mirrors scripts.FILL
+            if self._string(marker) == token:
+                self._delete(marker)
+                self._set(key, value, ttl)
+
+    async def put_strings(
+        self, items: Sequence[tuple[bytes, bytes, bytes]], token: bytes, ttl: int | None
+    ) -> None:
+        self._check()
+        for key, marker, value in items:
+            # mirrors scripts.PUT_STRING
+            if not self._unclaimed(key, marker, token):
+                self._delete(marker)
+                self._set(key, value, ttl)
 
     async def fill_hashes(
         self, items: Sequence[tuple[bytes, bytes, HashValue]], token: bytes, ttl: int | None

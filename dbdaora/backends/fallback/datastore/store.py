@@ -47,11 +47,17 @@ from google.auth.exceptions import GoogleAuthError
 from google.cloud import datastore
 
 from dbdaora.backends.fallback.datastore import repairs
-from dbdaora.backends.fallback.datastore.layout import HashLayout, SetLayout, key_for, names_after
+from dbdaora.backends.fallback.datastore.layout import (
+    FlagLayout,
+    HashLayout,
+    SetLayout,
+    key_for,
+    names_after,
+)
 from dbdaora.backends.fallback.protocol import Members, Repair
 from dbdaora.backends.urls import mask_url
 from dbdaora.exceptions import BackendError, ConfigurationError, OutcomeUnknownError, failure_text
-from dbdaora.meta import CorruptData, ModelMeta
+from dbdaora.meta import CorruptData, ModelMeta, StoreKind
 
 T = TypeVar("T")
 
@@ -156,7 +162,7 @@ class DatastoreFallback:
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._client: datastore.Client | None = None
-        self._hash_layouts: dict[type, HashLayout] = {}
+        self._hash_layouts: dict[type, HashLayout | FlagLayout] = {}
         self._set_layouts: dict[type, SetLayout] = {}
 
     # -- plumbing -------------------------------------------------------------------
@@ -227,10 +233,12 @@ class DatastoreFallback:
         """Nothing to create: Datastore kinds need no schema, and entities bring their own."""
         return None
 
-    def _hash(self, meta: ModelMeta) -> HashLayout:
+    def _hash(self, meta: ModelMeta) -> HashLayout | FlagLayout:
+        """The layout of a model with one record per entity: a hash's, or a flag's."""
         layout = self._hash_layouts.get(meta.model)
         if layout is None:
-            layout = self._hash_layouts[meta.model] = HashLayout(meta)
+            kind = FlagLayout if meta.kind is StoreKind.FLAG else HashLayout
+            layout = self._hash_layouts[meta.model] = kind(meta)
         return layout
 
     def _set(self, meta: ModelMeta) -> SetLayout:
