@@ -11,13 +11,17 @@ from dbdaora.exceptions import (
 )
 from dbdaora.fields import Field, Flag, Key, Score, SortedMember
 from dbdaora.legacy import (
+    BooleanRepository,
+    BooleanService,
     CacheType,
+    DatastoreBooleanRepository,
     DictFallbackDataSource,
     DictMemoryDataSource,
     HashRepository,
     SortedSetEntity,
     SortedSetRepository,
     make_aioredis_data_source,
+    make_boolean_service,
     make_hash_service,
     make_redis_data_source,
     make_sorted_set_service,
@@ -28,9 +32,12 @@ from dbdaora.settings import configure
 
 __all__ = [
     "BackendError",
+    "BooleanRepository",
+    "BooleanService",
     "CacheType",
     "ConfigurationError",
     "DBDaoraError",
+    "DatastoreBooleanRepository",
     "DictFallbackDataSource",
     "DictMemoryDataSource",
     "EntityNotFoundError",
@@ -51,6 +58,7 @@ __all__ = [
     "ValidationError",
     "configure",
     "make_aioredis_data_source",
+    "make_boolean_service",
     "make_hash_service",
     "make_redis_data_source",
     "make_sorted_set_service",

@@ -1,7 +1,8 @@
 """dbdaora 0.27's repository and service API, as thin adapters over the declarative core.
 
 Dataclass entities are compiled with the machinery a ``Model`` gets; every read
-and write goes through a ``HashManager`` or ``SortedSetManager`` on a ``Session``.
+and write goes through a ``HashManager``, ``SortedSetManager`` or ``FlagManager``
+on a ``Session``.
 """
 
 from dbdaora.legacy.data_sources import (
@@ -11,17 +12,37 @@ from dbdaora.legacy.data_sources import (
     make_redis_data_source,
 )
 from dbdaora.legacy.entities import SortedSetEntity
-from dbdaora.legacy.queries import HashQuery, HashQueryMany, SortedSetQuery, SortedSetQueryMany
-from dbdaora.legacy.repositories import HashRepository, Repository, SortedSetRepository
+from dbdaora.legacy.queries import (
+    BooleanQuery,
+    BooleanQueryMany,
+    HashQuery,
+    HashQueryMany,
+    SortedSetQuery,
+    SortedSetQueryMany,
+)
+from dbdaora.legacy.repositories import (
+    BooleanRepository,
+    DatastoreBooleanRepository,
+    HashRepository,
+    Repository,
+    SortedSetRepository,
+)
 from dbdaora.legacy.services import (
+    BooleanService,
     CacheType,
     Service,
+    make_boolean_service,
     make_hash_service,
     make_sorted_set_service,
 )
 
 __all__ = [
+    "BooleanQuery",
+    "BooleanQueryMany",
+    "BooleanRepository",
+    "BooleanService",
     "CacheType",
+    "DatastoreBooleanRepository",
     "DictFallbackDataSource",
     "DictMemoryDataSource",
     "HashQuery",
@@ -34,6 +55,7 @@ __all__ = [
     "SortedSetQueryMany",
     "SortedSetRepository",
     "make_aioredis_data_source",
+    "make_boolean_service",
     "make_hash_service",
     "make_redis_data_source",
     "make_sorted_set_service",
