@@ -8,7 +8,7 @@ import enum
 
 import attrs
 
-from dbdaora import Field, Key, Model, Score, SortedMember
+from dbdaora import Field, Flag, FlagModel, Key, Model, Score, SortedMember
 
 
 class Person(Model):
@@ -66,6 +66,20 @@ class Top(Model):
     class Meta:
         max_size = 3
         expire_time = None
+
+
+class Seen(FlagModel):
+    user: str = Key()
+    item: int = Key()
+    seen: bool = Flag()
+
+    class Meta:
+        expire_time = 60
+
+
+class Liked(FlagModel):
+    id: str = Key()
+    liked: bool = Flag()
 
 
 def sample_profile(**changes: object) -> Profile:
