@@ -9,9 +9,18 @@ from typing import Any
 
 import pytest
 
-from tests.support.models import Follow, Person, Profile, Ranking, Top, sample_profile
+from tests.support.models import (
+    Follow,
+    Liked,
+    Person,
+    Profile,
+    Ranking,
+    Seen,
+    Top,
+    sample_profile,
+)
 
-METAS = [model._meta for model in (Person, Follow, Profile, Ranking, Top)]
+METAS = [model._meta for model in (Person, Follow, Profile, Ranking, Top, Seen, Liked)]
 RANKING = Ranking._meta
 
 
@@ -225,3 +234,21 @@ async def test_a_key_recorded_again_survives_an_older_clear(fallback: Any) -> No
     await fallback.add_repairs([b"k2"])
     await fallback.clear_repairs(read)
     assert [key for key, _ in await fallback.repairs(10)] == [b"k2"]
+
+
+# -- flags -------------------------------------------------------------------------------
+
+
+async def test_flag_records_round_trip(fallback: Any) -> None:
+    """A set flag's record reads back as its entity (flag True), by its key parts' name;
+    delete removes it; record_names names each once."""
+    meta = Seen._meta
+    ann, bob = Seen(user="ann", item=7), Seen(user="bob", item=12)
+    await fallback.put_many(meta, ["ann:7", "bob:12"], [ann, bob])
+    await fallback.put_many(meta, ["ann:7"], [ann])
+    assert await fallback.get_many(meta, ["bob:12", "ann:8", "ann:7"]) == [bob, None, ann]
+    assert await fallback.get_many(Liked._meta, ["x"]) == [None]
+    assert sorted(await fallback.record_names(meta, None, 10)) == ["ann:7", "bob:12"]
+    await fallback.delete(meta, "ann:7")
+    await fallback.delete(meta, "never:1")
+    assert await fallback.get_many(meta, ["ann:7", "bob:12"]) == [None, bob]
