@@ -83,3 +83,21 @@ class PairFake:
 class PairFakeRepository(DatastoreBooleanRepository, entity_cls=PairFake):  # type: ignore[type-arg] # 0.27's spelling: the entity by keyword
     name = "fake"
     key_attrs = ("other_id", "id")
+
+
+@dataclass
+class Seen:
+    user: str
+    item: str
+
+
+class SeenRepository(BooleanRepository[Seen, str]):
+    key_attrs = ("user", "item")
+
+
+@dataclass
+class Liked:
+    id: str
+
+
+class LikedRepository(BooleanRepository[Liked, str]): ...
