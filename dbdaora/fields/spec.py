@@ -71,11 +71,11 @@ def Score() -> Any:  # noqa: N802
     return FieldSpec(FieldKind.SCORE)
 
 
-def Flag(*, default: bool = True) -> Any:  # noqa: N802
+def Flag(*, default: Any = NO_DEFAULT) -> Any:  # noqa: N802
     """The flag of a flag model: True while the flag of its key is set.
 
-    A flag model stores presence only (dbdaora 0.27's boolean layout), so an
-    entity read back always holds True; ``default`` lets ``Seen(user=..., item=...)``
-    leave it out.
+    A flag model stores set flags only (dbdaora 0.27's boolean layout), so an
+    entity read back always holds True. ``default=True`` lets ``Seen(user=...,
+    item=...)`` leave it out, for type checkers too.
     """
     return FieldSpec(FieldKind.FLAG, default=default)

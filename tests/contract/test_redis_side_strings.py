@@ -28,7 +28,7 @@ def _assert_ttl(raw: RawView, key: bytes, seconds: float) -> None:
 
 async def test_get_strings_answers_key_by_key(side: Side) -> None:
     """get_strings is each key's string, in order, None where absent."""
-    store, raw = side
+    store, _ = side
     (a, ma), (b, mb) = _keys("a"), _keys("b")
     await claims.put_strings(store, [(a, ma, b"1"), (b, mb, b"0")], TTL)
     assert await store.get_strings([b, b"flag:absent", a, b]) == [b"0", None, b"1", b"0"]

@@ -24,6 +24,7 @@ import pytest
 import redis
 
 from dbdaora import DictFallbackDataSource, EntityNotFoundError, make_redis_data_source
+from tests.support.datastore_server import PROJECT, DatastoreEmulator
 from tests.support.legacy_entities import (
     Follow,
     FollowRepository,
@@ -36,7 +37,6 @@ from tests.support.legacy_entities import (
     Seen,
     SeenRepository,
 )
-from tests.support.datastore_server import PROJECT, DatastoreEmulator
 from tests.support.servers import RedisServer
 
 pytestmark = pytest.mark.compat
@@ -271,7 +271,7 @@ async def test_flags_027_writes_this_library_reads(
             ["get", "liked", ["ghost"], {}],
         ],
     )
-    assert {key: raw_redis.get(key) for key in raw_redis.keys()} == {
+    assert {key: raw_redis.get(key) for key in raw_redis.keys("*")} == {
         b"seen:ann:7": b"1",
         b"liked:x": b"1",
         b"liked:y": b"0",

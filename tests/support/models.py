@@ -71,7 +71,7 @@ class Top(Model):
 class Seen(FlagModel):
     user: str = Key()
     item: int = Key()
-    seen: bool = Flag()
+    seen: bool = Flag(default=True)
 
     class Meta:
         expire_time = 60
@@ -79,7 +79,7 @@ class Seen(FlagModel):
 
 class Liked(FlagModel):
     id: str = Key()
-    liked: bool = Flag()
+    liked: bool = Flag(default=True)
 
 
 def sample_profile(**changes: object) -> Profile:

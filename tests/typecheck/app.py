@@ -16,6 +16,8 @@ from dbdaora import (
     DictFallbackDataSource,
     DictMemoryDataSource,
     Field,
+    Flag,
+    FlagModel,
     HashRepository,
     Key,
     Model,
@@ -47,6 +49,12 @@ class Leaderboard(SortedSetModel):
     board: str = Key()
     player: str = SortedMember()
     points: float = Score()
+
+
+class Seen(FlagModel):
+    user: str = Key()
+    item: int = Key()
+    seen: bool = Flag(default=True)
 
 
 async def load(model: type[M], key: str, session: Session) -> M:
@@ -90,6 +98,15 @@ async def tour(session: Session) -> None:
     await boards.remove("b1", "cid")
     await boards.delete("b1")
 
+    seen = Seen.objects.using(session)
+    reveal_type(seen)  # revealed: FlagManager[Seen]
+    await seen.add(Seen(user="ann", item=7))
+    reveal_type(await seen.exists("ann", 7))  # revealed: bool
+    reveal_type(await seen.get("ann", 7))  # revealed: Seen
+    reveal_type(await seen.get_many([("ann", 7)]))  # revealed: list[Seen]
+    reveal_type(await seen.exists_many([("ann", 7), ("bob", 1)]))  # revealed: list[bool]
+    await seen.delete("ann", 7)
+
 
 @dataclass
 class Account:
@@ -125,6 +142,10 @@ async def mistakes() -> None:
     await Customer.objects.range("ann")
     # mypy: attr-defined | pyright: reportAttributeAccessIssue, reportUnknownMemberType
     await Leaderboard.objects.get_many(["b1"])
+    # mypy: attr-defined | pyright: reportAttributeAccessIssue, reportUnknownMemberType
+    await Seen.objects.range("ann")
+    # mypy: arg-type | pyright: reportArgumentType
+    Seen(user="ann", item=7, seen="yes")
     # mypy: arg-type | pyright: reportArgumentType
     Customer(id=1, name="Ann")
     # mypy: call-arg | pyright: reportCallIssue

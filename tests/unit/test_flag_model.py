@@ -31,8 +31,8 @@ def down_session() -> Session:
 
 
 def test_a_flag_model_is_its_keys_and_one_flag() -> None:
-    """Key() fields and a Flag() make a flag model, with a FlagManager; the flag defaults
-    to True, and a Model with the same fields is one too."""
+    """Key() fields and a Flag() make a flag model, with a FlagManager; the flag takes the
+    default declared, and a Model with the same fields is one too."""
     assert Seen._meta.kind is StoreKind.FLAG
     assert isinstance(Seen.objects, FlagManager)
     assert Seen(user="a", item=1) == Seen(user="a", item=1, seen=True)
