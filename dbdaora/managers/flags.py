@@ -191,7 +191,10 @@ class FlagManager(ReadThrough[M]):
             return await self._read_leased(name, before, token) is not None
         if flag is CORRUPT:
             return (await self._through([name], flag))[0]
-        self._stats.redis_hits += 1
+        if flag:
+            self._stats.redis_hits += 1
+        else:  # a remembered miss counts as a hash's not-found marker does: a miss
+            self._stats.misses += 1
         return flag is True
 
     async def _many(self, names: Sequence[str], asked: list[int], found: list[Answer]) -> None:
@@ -207,7 +210,8 @@ class FlagManager(ReadThrough[M]):
         else:
             flags = [self._decode(key, value) for key, value in zip(keys, values, strict=True)]
         stats = session.stats_for(meta)
-        stats.redis_hits += sum(type(flag) is bool for flag in flags)
+        stats.redis_hits += sum(flag is True for flag in flags)
+        stats.misses += sum(flag is False for flag in flags)  # remembered misses
         for why in (MISS, CORRUPT, DOWN):
             rest = [i for i, flag in zip(asked, flags, strict=True) if flag is why]
             if rest:
