@@ -25,6 +25,7 @@ from dbdaora.legacy.repositories import (
 
 E = TypeVar("E")
 R = TypeVar("R", bound=Repository[Any, Any])
+S = TypeVar("S", bound="Service[Any]")
 
 
 class CacheType(enum.Enum):
@@ -130,8 +131,8 @@ async def _build(
     cb_failure_threshold: int | None,
     cb_recovery_timeout: float | None,
     repository_timeout: float | None,
-    service_cls: type[Service[Any]] = Service,
-) -> Service[Any]:
+    service_cls: type[S],
+) -> S:
     if not (isinstance(repository_cls, type) and issubclass(repository_cls, kind)):
         raise ConfigurationError(f"expected a {kind.__name__} subclass, got {repository_cls!r}")
     cache = _cache_options(cache_type, cache_ttl, cache_max_size)
@@ -176,6 +177,7 @@ async def make_hash_service(
         cb_failure_threshold,
         cb_recovery_timeout,
         repository_timeout,
+        Service,
     )
 
 
@@ -204,6 +206,7 @@ async def make_sorted_set_service(
         cb_failure_threshold,
         cb_recovery_timeout,
         repository_timeout,
+        Service,
     )
 
 
@@ -220,7 +223,7 @@ async def make_boolean_service(
     repository_timeout: float | None = 1.0,
 ) -> BooleanService:
     """A ``BooleanService`` over a ``BooleanRepository`` subclass (see ``make_hash_service``)."""
-    service = await _build(
+    return await _build(
         BooleanRepository,
         repository_cls,
         memory_data_source_factory,
@@ -234,5 +237,3 @@ async def make_boolean_service(
         repository_timeout,
         BooleanService,
     )
-    assert isinstance(service, BooleanService)
-    return service
