@@ -28,6 +28,7 @@ from dbdaora.legacy import (
 )
 from dbdaora.model import FlagModel, Model, SortedSetModel
 from dbdaora.session import Session
+from dbdaora.session.tracing import set_tracer_provider
 from dbdaora.settings import configure
 
 __all__ = [
@@ -62,4 +63,5 @@ __all__ = [
     "make_hash_service",
     "make_redis_data_source",
     "make_sorted_set_service",
+    "set_tracer_provider",
 ]

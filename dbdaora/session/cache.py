@@ -23,6 +23,7 @@ from typing import Any, Final
 from aiocache.base import BaseCache
 from aiocache.serializers import NullSerializer
 
+from dbdaora.session.tracing import note_cache_hit
 from dbdaora.settings import Policy
 
 
@@ -284,8 +285,12 @@ class EntityCache:
         if answers is None:
             return NOTHING
         if answers is NOT_FOUND:
+            note_cache_hit()
             return NOT_FOUND
-        return answers.get(variant, NOTHING)
+        answer = answers.get(variant, NOTHING)
+        if answer is not NOTHING:
+            note_cache_hit()
+        return answer
 
     async def remember(
         self, kind: Hashable, name: str, variant: Hashable, value: Any, ticket: int

@@ -56,3 +56,16 @@ def test_warm_benchmark_prints_both_rates(capsys: pytest.CaptureFixture[str]) ->
     figures = warm.main(count=300, rounds=1)
     assert set(figures) == {"warm", "hand"} and all(rate > 0 for rate in figures.values())
     assert "warm / hand:" in capsys.readouterr().out
+
+
+def test_otel_benchmark_prints_both_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks.otel, tiny: get and get_many with tracing bare, off and on, and by hand."""
+    from benchmarks import otel
+
+    figures = otel.main(rounds=1, scale=0.01)
+    assert set(figures) == {"get", "get_many 100"}
+    assert all(set(sides) == set(otel.SIDES) for sides in figures.values())
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[:5] == ["op", "bare", "off", "on", "hand"]
+    assert any(line.startswith("get ") for line in lines)
+    assert any(line.startswith("get_many 100 ") for line in lines)
