@@ -74,6 +74,10 @@ What each row times (ORM | hand-written):
 ``range_by_score``
     ``range_by_score(board, min=250, max=750, count=10)`` | ``ZRANGE ... BYSCORE
     LIMIT 0 10 WITHSCORES`` and 10 HandRankings, on the same set.
+``flag exists``
+    ``exists(id)`` of a flag model (a caller alone: ``get_or_lease``, one script
+    that GETs the key) | ``GET flagged:<id>`` compared with ``b"1"``. The ids cycle
+    through 1,000 set flags.
 
 Each row's ORM side has a session of its own, so Redis errors in one row (and the
 breaker they open) cannot turn later rows into reads of the fallback. A round in
@@ -102,7 +106,7 @@ from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from dbdaora import Field, Key, Model, Score, Session, SortedMember
+from dbdaora import Field, Flag, FlagModel, Key, Model, Score, Session, SortedMember
 from dbdaora.backends import DictFallback
 from tests.support.servers import redis_server
 
@@ -127,6 +131,7 @@ ROWS = (
     "zadd",
     "range 10",
     "range_by_score",
+    "flag exists",
 )
 
 
@@ -143,6 +148,14 @@ class Ranking(Model):
     board: str = Key()
     player: str = SortedMember()
     points: float = Score()
+
+    class Meta:
+        expire_time = TTL
+
+
+class Flagged(FlagModel):
+    id: str = Key()
+    on: bool = Flag(default=True)
 
     class Meta:
         expire_time = TTL
@@ -230,6 +243,7 @@ class Bench:
         self.admin = Redis.from_url(url)
         self.ids = [f"p{i}" for i in range(STORED)]
         self.unfilled = [f"r{i}" for i in range(STORED)]
+        self.flags = [f"f{i}" for i in range(STORED)]
         self.durable: dict[str, dict[bytes, bytes]] = {}
         self.concurrent = self.ids[: max(10, min(CONCURRENT, round(CONCURRENT * scale)))]
 
@@ -248,6 +262,7 @@ class Bench:
             board = [Ranking(board="top", player=f"m{i}", points=float(i)) for i in range(STORED)]
             first = Ranking(board="adds", player="first", points=0.0)
             await Ranking.objects.using(session).add(*board, first)
+            await Flagged.objects.using(session).add(*(Flagged(id=i) for i in self.flags))
             orm = await people.get("p7")
             assert orm_errors(session) == 0, session.stats()
         for entity in unfilled:
@@ -279,6 +294,7 @@ class Bench:
             Case("zadd", self.orm_zadd, self.hand_zadd, n(300)),
             Case("range 10", self.orm_range, self.hand_range, n(800)),
             Case("range_by_score", self.orm_by_score, self.hand_by_score, n(800)),
+            Case("flag exists", self.orm_exists, self.hand_exists, n(1000), target=1.15),
         ]
 
     # -- hashes -------------------------------------------------------------------------
@@ -431,6 +447,20 @@ class Bench:
             return [HandRanking("top", member.decode(), score) for member, score in pairs]
 
         return await timings(count, by_score)
+
+    # -- flags --------------------------------------------------------------------------
+
+    async def orm_exists(self, session: Session, count: int) -> list[float]:
+        exists, ids = Flagged.objects.using(session).exists, self.flags
+        return await timings(count, lambda i: exists(ids[i % STORED]))
+
+    async def hand_exists(self, count: int) -> list[float]:
+        get, ids = self.client.get, self.flags
+
+        async def exists(i: int) -> bool:
+            return bool(await get(f"flagged:{ids[i % STORED]}") == b"1")
+
+        return await timings(count, exists)
 
 
 async def run_round(case: Case, session: Session, row: Row) -> None:

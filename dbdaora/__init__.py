@@ -11,6 +11,7 @@ from dbdaora.exceptions import (
 )
 from dbdaora.fields import (
     Field,
+    Flag,
     GeoMember,
     GeoPoint,
     Key,
@@ -20,7 +21,10 @@ from dbdaora.fields import (
     SortedMember,
 )
 from dbdaora.legacy import (
+    BooleanRepository,
+    BooleanService,
     CacheType,
+    DatastoreBooleanRepository,
     DatastoreGeoSpatialRepository,
     DatastoreGeoSpatialService,
     DictFallbackDataSource,
@@ -33,27 +37,33 @@ from dbdaora.legacy import (
     SortedSetEntity,
     SortedSetRepository,
     make_aioredis_data_source,
+    make_boolean_service,
     make_geospatial_service,
     make_hash_service,
     make_redis_data_source,
     make_sorted_set_service,
 )
-from dbdaora.model import GeoModel, Model, SortedSetModel
+from dbdaora.model import FlagModel, GeoModel, Model, SortedSetModel
 from dbdaora.session import Session
 from dbdaora.session.tracing import set_tracer_provider
 from dbdaora.settings import configure
 
 __all__ = [
     "BackendError",
+    "BooleanRepository",
+    "BooleanService",
     "CacheType",
     "ConfigurationError",
     "DBDaoraError",
+    "DatastoreBooleanRepository",
     "DatastoreGeoSpatialRepository",
     "DatastoreGeoSpatialService",
     "DictFallbackDataSource",
     "DictMemoryDataSource",
     "EntityNotFoundError",
     "Field",
+    "Flag",
+    "FlagModel",
     "GeoMember",
     "GeoModel",
     "GeoPoint",
@@ -77,6 +87,7 @@ __all__ = [
     "ValidationError",
     "configure",
     "make_aioredis_data_source",
+    "make_boolean_service",
     "make_geospatial_service",
     "make_hash_service",
     "make_redis_data_source",

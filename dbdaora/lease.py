@@ -69,6 +69,18 @@ Tokens are unique across processes (``lease_token``), so a token seen in M
 always names one reader or writer. A lease lapses after ``LEASE_SECONDS``: a
 reader that dies halfway blocks no one for longer.
 
+Flags (``dbdaora.managers.flags``) keep dbdaora 0.27's boolean layout in K: the
+string ``1`` while the flag is set, ``0`` for the remembered miss, both with the
+TTL, so that either version reads what the other wrote. Their not-found state
+lives in K, then, not in M: a fill that found no record writes ``0`` into K (and
+drops M) where a hash's fill sets M to ``NOT_FOUND``, and a delete's write step
+writes ``0`` into K and drops M. M is still the lease and the claim, with the
+transitions above, and each step changes K only while M holds its token, so
+every argument above holds word for word with "K holds ``0``" for "M holds
+``NOT_FOUND``". A reader takes ``0`` in K, or ``NOT_FOUND`` in M (0.27's
+hash-style marker), as "not found"; an add's step overwrites a ``0`` with ``1``,
+or drops K and M, so a ``0`` never outlives a write of the flag.
+
 Redis Cluster cannot hold K and M in one script (they hash to different slots);
 ``dbdaora.backends.redis.cluster`` keeps the same promises with ordered
 single-key steps and says why they suffice.

@@ -7,7 +7,8 @@ the class into an attrs class whose constructor checks every value;
 Type checkers see the constructor through ``dataclass_transform`` and
 ``objects`` through the overloads of ``Objects.__get__``: a ``Model`` subclass
 gets a ``HashManager`` of itself, a ``SortedSetModel`` subclass a
-``SortedSetManager`` of itself, a ``GeoModel`` subclass a ``GeoManager``.
+``SortedSetManager`` of itself, a ``GeoModel`` subclass a ``GeoManager``, a
+``FlagModel`` subclass a ``FlagManager``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dbdaora.exceptions import ConfigurationError, UnknownFieldError, Validation
 from dbdaora.fields import (
     Codec,
     Field,
+    Flag,
     GeoMember,
     Key,
     Latitude,
@@ -31,17 +33,25 @@ from dbdaora.fields import (
     mismatch_text,
 )
 from dbdaora.fields.spec import NO_DEFAULT
-from dbdaora.managers import GeoManager, HashManager, Manager, SortedSetManager, manager_class
+from dbdaora.managers import (
+    FlagManager,
+    GeoManager,
+    HashManager,
+    Manager,
+    SortedSetManager,
+    manager_class,
+)
 from dbdaora.meta import ModelMeta, StoreKind, compile_meta, declared_fields, register
 
 HashM = TypeVar("HashM", bound="Model")
 SortedM = TypeVar("SortedM", bound="SortedSetModel")
 GeoM = TypeVar("GeoM", bound="GeoModel")
+FlagM = TypeVar("FlagM", bound="FlagModel")
 
 
 @typing.dataclass_transform(
     kw_only_default=True,
-    field_specifiers=(Key, Field, SortedMember, Score, GeoMember, Latitude, Longitude),
+    field_specifiers=(Key, Field, SortedMember, Score, GeoMember, Latitude, Longitude, Flag),
 )
 class ModelType(type):
     """Builds each model's ``_meta`` once, at class creation; nothing more."""
@@ -74,6 +84,8 @@ class Objects:
     def __get__(self, instance: None, owner: type[SortedM]) -> SortedSetManager[SortedM]: ...
     @overload
     def __get__(self, instance: None, owner: type[GeoM]) -> GeoManager[GeoM]: ...
+    @overload
+    def __get__(self, instance: None, owner: type[FlagM]) -> FlagManager[FlagM]: ...
     @overload
     def __get__(self, instance: None, owner: type[HashM]) -> HashManager[HashM]: ...
     def __get__(self, instance: object, owner: type) -> Any:
@@ -119,15 +131,15 @@ def _build(cls: type, namespace: Mapping[str, Any], options: type | None) -> Mod
     given = {k: v for k, v in vars(options).items() if not k.startswith("__")} if options else {}
     meta = compile_meta(cls, declared_fields(cls, namespace), given)
     demanded: StoreKind | None = getattr(cls, "_kind", None)
-    if demanded is StoreKind.SORTED_SET and meta.kind is not demanded:
+    if demanded is not None and meta.kind is not demanded:
+        needs = {
+            StoreKind.SORTED_SET: "a SortedMember() and a Score()",
+            StoreKind.GEOSPATIAL: "a GeoMember(), a Latitude() and a Longitude()",
+            StoreKind.FLAG: "a Flag()",
+        }
+        base = next(b.__name__ for b in cls.__mro__[1:] if "_kind" in vars(b))
         raise ConfigurationError(
-            f"{meta.name}: a SortedSetModel declares a SortedMember() and a Score()",
-            model=meta.name,
-        )
-    if demanded is StoreKind.GEOSPATIAL and meta.kind is not demanded:
-        raise ConfigurationError(
-            f"{meta.name}: a GeoModel declares a GeoMember(), a Latitude() and a Longitude()",
-            model=meta.name,
+            f"{meta.name}: a {base} declares {needs[demanded]}", model=meta.name
         )
     attributes: dict[str, Any] = {}
     for field in meta.fields:
@@ -170,7 +182,7 @@ class Model(metaclass=ModelType):
     """Base of declared models.
 
     Subclasses annotate their attributes with ``Key()``, ``Field()``,
-    ``SortedMember()`` and ``Score()`` and may carry a ``class Meta`` with
+    ``SortedMember()`` and ``Score()``, or ``Flag()``, and may carry a ``class Meta`` with
     ``key_name``, ``expire_time`` and (sorted sets) ``max_size``. Type checkers
     see ``objects`` as a ``HashManager``; sorted-set models subclass
     ``SortedSetModel`` for theirs.
@@ -201,3 +213,14 @@ class GeoModel(Model):
     """
 
     _kind = StoreKind.GEOSPATIAL
+
+
+class FlagModel(Model):
+    """Base of flag models: ``Key()`` fields and one ``Flag()`` (bool), nothing else.
+
+    Each key holds a flag, set or not, in dbdaora 0.27's boolean layout (Redis
+    ``1``, ``0`` for a remembered miss; a fallback record per set flag).
+    ``objects`` is then a ``FlagManager`` to type checkers too.
+    """
+
+    _kind = StoreKind.FLAG

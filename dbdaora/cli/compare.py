@@ -11,6 +11,7 @@ from dbdaora.backends import FallbackStore, geo
 from dbdaora.cli.raw import Copy
 from dbdaora.lease import NOT_FOUND, is_lease
 from dbdaora.meta import CorruptData, ModelMeta, StoreKind
+from dbdaora.meta.records import FLAG_MISSING, FLAG_SET
 
 
 class Verdict(enum.Enum):
@@ -22,9 +23,9 @@ class Verdict(enum.Enum):
 
 
 async def records(fallback: FallbackStore, meta: ModelMeta, names: Sequence[str]) -> list[Any]:
-    """The fallback's record of each name: an entity, a sorted set's members (a geo set's
-    with their geohash scores, as Redis holds them), or None."""
-    if meta.kind is StoreKind.HASH:
+    """The fallback's record of each name: an entity (a set flag's too), a sorted set's
+    members (a geo set's with their geohash scores, as Redis holds them), or None."""
+    if meta.kind in (StoreKind.HASH, StoreKind.FLAG):
         return await fallback.get_many(meta, names)
     if meta.kind is StoreKind.GEOSPATIAL:
         found = await asyncio.gather(*(fallback.get_points(meta, name) for name in names))
@@ -39,6 +40,12 @@ def judge_copy(meta: ModelMeta, copy: Copy, parts: Sequence[Any], record: Any) -
     """A data key's copy against the record: the same entity (or members), or not."""
     if copy.kind == "none":
         return Verdict.ABSENT
+    if meta.kind is StoreKind.FLAG:  # ``1`` for a record, ``0`` (a remembered miss) for none
+        value = copy.value if copy.kind == "string" else None
+        if record is None and value == FLAG_SET:
+            return Verdict.NO_RECORD
+        expected = FLAG_MISSING if record is None else FLAG_SET
+        return Verdict.AGREE if value == expected else Verdict.DIFFER
     if record is None:
         return Verdict.NO_RECORD
     if meta.kind is StoreKind.HASH:

@@ -96,13 +96,13 @@ async def inspect(
             verdict = judge_marker(marker, record)
         out.print(f"[bold]{meta.name} {escape(name)}[/]")
         out.print(f"  redis     {_describe(copy)}")
-        out.print(f"  marker    {_describe(marker)}")
+        out.print(f"  marker    {_describe(marker, marker=True)}")
         shown = "none" if record is None else escape(repr(record))
         out.print(f"  fallback  {shown}")
         out.print(f"  verdict   {verdict.value}")
 
 
-def _describe(copy: Copy) -> str:
+def _describe(copy: Copy, *, marker: bool = False) -> str:
     key = escape(copy.key.decode(errors="replace"))
     if copy.kind == "none":
         return f"{key}: absent"
@@ -116,7 +116,7 @@ def _describe(copy: Copy) -> str:
     elif copy.kind == "zset":
         shown = "  ".join(f"{member.decode(errors='replace')}={score:g}" for member, score in value)
     elif copy.kind == "string":
-        shown = "NOT_FOUND" if value == NOT_FOUND else value.decode(errors="replace")
+        shown = "NOT_FOUND" if marker and value == NOT_FOUND else value.decode(errors="replace")
     else:
         shown = copy.kind
     return f"{key} ({copy.kind}, {ttl}): {escape(shown)}"

@@ -46,7 +46,7 @@ async def warm(
     count = 0
     while names := await session.fallback.record_names(meta, after, page):
         keys = [parts for name in names if (parts := parts_of(meta, name))]
-        if meta.kind is StoreKind.HASH:
+        if meta.kind in (StoreKind.HASH, StoreKind.FLAG):
             await manager.get_many([parts if len(parts) > 1 else parts[0] for parts in keys])
         else:
             await asyncio.gather(*(manager.get(*parts) for parts in keys))

@@ -2,7 +2,7 @@
 
 from dbdaora.fields.codecs import Category, Codec, compile_codec, mismatch_text, unencodable_note
 from dbdaora.fields.geo import GeoMember, GeoPoint, Latitude, Longitude
-from dbdaora.fields.spec import Field, FieldKind, FieldSpec, Key, Score, SortedMember
+from dbdaora.fields.spec import Field, FieldKind, FieldSpec, Flag, Key, Score, SortedMember
 
 __all__ = [
     "Category",
@@ -10,6 +10,7 @@ __all__ = [
     "Field",
     "FieldKind",
     "FieldSpec",
+    "Flag",
     "GeoMember",
     "GeoPoint",
     "Key",

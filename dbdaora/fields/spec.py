@@ -1,5 +1,5 @@
 """The field descriptors a model declares: Key(), Field(), SortedMember(), Score(),
-and a geospatial model's GeoMember(), Latitude(), Longitude() (``fields.geo``)."""
+Flag(), and a geospatial model's GeoMember(), Latitude(), Longitude() (``fields.geo``)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class FieldKind(enum.Enum):
     GEO_MEMBER = "GeoMember"
     LATITUDE = "Latitude"
     LONGITUDE = "Longitude"
+    FLAG = "Flag"
 
 
 class _NoDefault(enum.Enum):
@@ -72,3 +73,13 @@ def SortedMember() -> Any:  # noqa: N802
 def Score() -> Any:  # noqa: N802
     """The score of a sorted-set model's member."""
     return FieldSpec(FieldKind.SCORE)
+
+
+def Flag(*, default: Any = NO_DEFAULT) -> Any:  # noqa: N802
+    """The flag of a flag model: True while the flag of its key is set.
+
+    A flag model stores set flags only (dbdaora 0.27's boolean layout), so an
+    entity read back always holds True. ``default=True`` lets ``Seen(user=...,
+    item=...)`` leave it out, for type checkers too.
+    """
+    return FieldSpec(FieldKind.FLAG, default=default)

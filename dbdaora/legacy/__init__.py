@@ -1,8 +1,8 @@
 """dbdaora 0.27's repository and service API, as thin adapters over the declarative core.
 
 Dataclass entities are compiled with the machinery a ``Model`` gets; every read
-and write goes through a ``HashManager``, ``SortedSetManager`` or ``GeoManager`` on a
-``Session``.
+and write goes through a ``HashManager``, ``SortedSetManager``, ``GeoManager`` or
+``FlagManager`` on a ``Session``.
 """
 
 from dbdaora.legacy.data_sources import (
@@ -21,17 +21,37 @@ from dbdaora.legacy.geo import (
     GeoSpatialService,
     make_geospatial_service,
 )
-from dbdaora.legacy.queries import HashQuery, HashQueryMany, SortedSetQuery, SortedSetQueryMany
-from dbdaora.legacy.repositories import HashRepository, Repository, SortedSetRepository
+from dbdaora.legacy.queries import (
+    BooleanQuery,
+    BooleanQueryMany,
+    HashQuery,
+    HashQueryMany,
+    SortedSetQuery,
+    SortedSetQueryMany,
+)
+from dbdaora.legacy.repositories import (
+    BooleanRepository,
+    DatastoreBooleanRepository,
+    HashRepository,
+    Repository,
+    SortedSetRepository,
+)
 from dbdaora.legacy.services import (
+    BooleanService,
     CacheType,
     Service,
+    make_boolean_service,
     make_hash_service,
     make_sorted_set_service,
 )
 
 __all__ = [
+    "BooleanQuery",
+    "BooleanQueryMany",
+    "BooleanRepository",
+    "BooleanService",
     "CacheType",
+    "DatastoreBooleanRepository",
     "DatastoreGeoSpatialRepository",
     "DatastoreGeoSpatialService",
     "DictFallbackDataSource",
@@ -50,6 +70,7 @@ __all__ = [
     "SortedSetQueryMany",
     "SortedSetRepository",
     "make_aioredis_data_source",
+    "make_boolean_service",
     "make_geospatial_service",
     "make_hash_service",
     "make_redis_data_source",

@@ -5,7 +5,10 @@ other field is a ``Field()``. A sorted-set entity (a ``SortedSetEntity``
 subclass) is the whole set: its key fields, the members in ``data``, and
 ``max_size``; it is mapped onto a member model (its key fields, a
 ``SortedMember()`` and a ``Score()``), one instance per member, as a declared
-sorted-set model is. The class itself is never changed into an attrs class:
+sorted-set model is. A boolean entity is any dataclass holding its key
+attributes: it is mapped onto a flag model of those and a ``Flag()`` named
+``value``, as 0.27's fallback record ``{"value": true}``; its other fields are
+never stored, as in 0.27. The class itself is never changed into an attrs class:
 ``ModelMeta.build`` fills a plain dataclass instance the same way.
 """
 
@@ -18,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dbdaora.exceptions import ConfigurationError
-from dbdaora.fields import Field, FieldSpec, Key, Score, SortedMember
+from dbdaora.fields import Field, FieldSpec, Flag, Key, Score, SortedMember
 from dbdaora.fields.spec import NO_DEFAULT
 from dbdaora.meta import ModelMeta, compile_meta
 
@@ -28,6 +31,7 @@ SortedSetData = Sequence[Any]
 
 MEMBER = "member"
 SCORE = "score"
+VALUE = "value"
 
 
 @typing.dataclass_transform()
@@ -131,3 +135,20 @@ def sorted_set_meta(
     )
     member_model.__module__ = entity.__module__
     return compile_meta(member_model, declared, {"key_name": key_name})
+
+
+def flag_meta(entity: type, key_attrs: Sequence[str], key_name: str, repository: str) -> ModelMeta:
+    """The compiled metadata of the flag model of a 0.27 boolean entity."""
+    hints = _hints(entity, key_attrs, repository)
+    if VALUE in key_attrs:
+        raise ConfigurationError(
+            f"{repository}.key_attrs cannot use the name {VALUE}", model=entity.__name__
+        )
+    declared: dict[str, tuple[Any, FieldSpec]] = {attr: (hints[attr], Key()) for attr in key_attrs}
+    declared[VALUE] = (bool, Flag())
+    flag_model = dataclasses.make_dataclass(
+        entity.__name__,
+        [(name, annotation) for name, (annotation, _) in declared.items()],
+    )
+    flag_model.__module__ = entity.__module__
+    return compile_meta(flag_model, declared, {"key_name": key_name})

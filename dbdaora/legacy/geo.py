@@ -11,6 +11,7 @@ parts``) and GEOADD scores read unchanged.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, ClassVar, TypeVar
@@ -243,15 +244,20 @@ async def make_geospatial_service(
     repository_expire_time: int | None,
     cb_failure_threshold: int | None = None,
     cb_recovery_timeout: float | None = None,
-    **ignored: Any,
+    cb_expected_exception: type[BaseException] | None = None,
+    cb_expected_fallback_exception: type[BaseException] | None = None,
+    logger: logging.Logger | None = None,
+    has_add_circuit_breaker: bool = False,
+    has_delete_circuit_breaker: bool = False,
 ) -> GeoSpatialService[Any]:
     """A service over a ``GeoSpatialRepository`` subclass (see ``make_hash_service``).
 
-    0.27's other arguments (``cb_expected_exception``, ``logger``,
-    ``has_add_circuit_breaker``, ...) are taken and not used: the session's
-    breakers guard every call.
+    0.27's other arguments (``cb_expected_exception``,
+    ``cb_expected_fallback_exception``, ``logger``, ``has_add_circuit_breaker``,
+    ``has_delete_circuit_breaker``) are taken and not used: the session's
+    breakers guard every call, and count only store failures.
     """
-    service = await _build(
+    return await _build(
         GeoSpatialRepository,
         repository_cls,
         memory_data_source_factory,
@@ -263,5 +269,5 @@ async def make_geospatial_service(
         cb_failure_threshold,
         cb_recovery_timeout,
         1.0,
+        GeoSpatialService,
     )
-    return GeoSpatialService(service.repository)

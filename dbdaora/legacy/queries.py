@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from dbdaora.exceptions import EntityNotFoundError, ValidationError
-from dbdaora.managers import HashManager, SortedSetManager
+from dbdaora.managers import FlagManager, HashManager, SortedSetManager
 from dbdaora.meta import ModelMeta
 
 E = TypeVar("E")
@@ -22,6 +22,13 @@ class HashSource(Protocol[E]):
     """What a hash query needs of its repository (a ``HashRepository``)."""
 
     manager: HashManager[E]
+    key_attrs: ClassVar[Sequence[str]]
+
+
+class BooleanSource(Protocol):
+    """What a boolean query needs of its repository (a ``BooleanRepository``)."""
+
+    manager: FlagManager[Any]
     key_attrs: ClassVar[Sequence[str]]
 
 
@@ -251,3 +258,48 @@ class SortedSetQueryMany(Generic[E]):
                 yield await query.entity
             except EntityNotFoundError:
                 continue
+
+
+class BooleanQuery:
+    """One flag, by key. As in 0.27, its ``entity`` is the last key part, where set."""
+
+    def __init__(self, repository: BooleanSource, parts: tuple[Any, ...]) -> None:
+        self.repository = repository
+        self.key_parts = parts
+
+    @property
+    def entity(self) -> Coroutine[Any, Any, Any]:
+        """The last key part; raises ``EntityNotFoundError`` where the flag is not set."""
+        return self._entity()
+
+    async def _entity(self) -> Any:
+        await self.repository.manager.get(*self.key_parts)
+        return self.key_parts[-1]
+
+    @property
+    def exists(self) -> Coroutine[Any, Any, bool]:
+        return self.repository.manager.exists(*self.key_parts)
+
+    @property
+    def delete(self) -> Coroutine[Any, Any, None]:
+        return self.repository.manager.delete(*self.key_parts)
+
+
+class BooleanQueryMany:
+    """Several flags; ``entities`` yields the last key part of each set one, in order."""
+
+    def __init__(self, repository: BooleanSource, many: list[tuple[Any, ...]]) -> None:
+        self.repository = repository
+        self.many_key_parts = many
+
+    @property
+    def entities(self) -> AsyncIterator[Any]:
+        return self._found()
+
+    async def _found(self) -> AsyncIterator[Any]:
+        single = len(self.repository.key_attrs) == 1
+        ids = [parts[0] if single else parts for parts in self.many_key_parts]
+        flags = await self.repository.manager.exists_many(ids)
+        for parts, set_ in zip(self.many_key_parts, flags, strict=True):
+            if set_:
+                yield parts[-1]

@@ -1,4 +1,5 @@
-"""0.27's repositories: ``HashRepository[Entity, KeyType]``, ``SortedSetRepository[...]``.
+"""0.27's repositories: ``HashRepository[Entity, KeyType]``, ``SortedSetRepository[...]``,
+``BooleanRepository[...]`` (and its ``DatastoreBooleanRepository`` name).
 
 Each repository class compiles its entity once, at class creation, into a
 ``ModelMeta`` (see ``dbdaora.legacy.entities``), keyed by the repository's
@@ -16,8 +17,10 @@ from typing import Any, ClassVar, Generic, TypeVar, overload
 from dbdaora.backends.fallback.protocol import FallbackStore
 from dbdaora.backends.redis.protocol import RedisSide
 from dbdaora.exceptions import ConfigurationError, ValidationError
-from dbdaora.legacy.entities import hash_meta, repository_key_name, sorted_set_meta
+from dbdaora.legacy.entities import flag_meta, hash_meta, repository_key_name, sorted_set_meta
 from dbdaora.legacy.queries import (
+    BooleanQuery,
+    BooleanQueryMany,
     HashQuery,
     HashQueryMany,
     SortedSetQuery,
@@ -25,6 +28,7 @@ from dbdaora.legacy.queries import (
     key_parts,
     many_key_parts,
 )
+from dbdaora.managers.flags import FlagManager
 from dbdaora.managers.hashes import HashManager
 from dbdaora.managers.sorted_sets import SortedSetManager
 from dbdaora.meta import ModelMeta
@@ -67,8 +71,10 @@ class Repository(Generic[E, K]):
     key_attrs: ClassVar[Sequence[str]]
     meta: ClassVar[ModelMeta]
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, entity_cls: type | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if entity_cls is not None:  # 0.27's class keyword: ``class R(Base, entity_cls=E)``
+            cls.entity_cls = entity_cls
         entity = vars(cls).get("entity_cls") or _entity_argument(cls)
         entity = entity or getattr(cls, "entity_cls", None)
         if entity is None:
@@ -169,6 +175,59 @@ class HashRepository(Repository[E, K]):
     async def add(self, entity: E, *entities: E) -> None:
         """Write entities: the fallback first, then Redis."""
         await self.manager.add(entity, *entities)
+
+
+class BooleanRepository(Repository[E, K]):
+    """0.27's boolean repository: one flag per key, set by ``add``, cleared by ``delete``.
+
+    The entity is any dataclass holding the key attributes; only they are stored
+    (Redis ``1``, ``0`` for a remembered miss; a fallback record ``{"value": true}``).
+    A query's ``entity``, as in 0.27, is the last key part where the flag is set.
+    """
+
+    manager: FlagManager[Any]
+
+    @classmethod
+    def _compile(cls, entity: type) -> ModelMeta:
+        return flag_meta(entity, cls.key_attrs, cls.name, cls.__name__)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.manager = FlagManager(self.meta, self.session)
+
+    @overload
+    def query(self, *args: Any, many: None = None, **key_attrs: Any) -> BooleanQuery: ...
+
+    @overload
+    def query(self, *args: Any, many: Sequence[Any], **key_attrs: Any) -> BooleanQueryMany: ...
+
+    def query(
+        self, *args: Any, many: Sequence[Any] | None = None, **key_attrs: Any
+    ) -> BooleanQuery | BooleanQueryMany:
+        """A query of one flag (key parts by position or by key attribute), or of several
+        with ``many=[id, ...]``."""
+        if many is not None:
+            return BooleanQueryMany(self, self._many(many, args, key_attrs))
+        return BooleanQuery(self, self._parts(args, key_attrs))
+
+    async def add(self, entity: E, *entities: E) -> None:
+        """Set each entity's flag (its key attributes): the fallback first, then Redis."""
+        flags = []
+        for each in (entity, *entities):
+            if not isinstance(each, self.entity_cls):
+                raise ValidationError(
+                    f"{self.meta.name}: expected a {self.entity_cls.__name__} instance, "
+                    f"got {each!r}",
+                    model=self.meta.name,
+                    value=each,
+                )
+            flags.append(self.meta.flag_entity([getattr(each, attr) for attr in self.key_attrs]))
+        await self.manager.add(*flags)
+
+
+class DatastoreBooleanRepository(BooleanRepository[E, K]):
+    """0.27's name for a boolean repository on Datastore: the ``datastore://`` fallback
+    already stores each flag as 0.27 did (``{"value": true}``, unindexed)."""
 
 
 class SortedSetRepository(Repository[E, K]):

@@ -1,4 +1,5 @@
-"""0.27's service layer: ``make_hash_service`` and ``make_sorted_set_service``.
+"""0.27's service layer: ``make_hash_service``, ``make_sorted_set_service`` and
+``make_boolean_service``.
 
 A service is a repository whose session has a cache and circuit breakers: the
 cache from ``cache_type``/``cache_ttl``/``cache_max_size``, the breakers from
@@ -15,10 +16,16 @@ from typing import Any, Generic, TypeVar
 from dbdaora.backends.fallback.protocol import FallbackStore
 from dbdaora.backends.redis.protocol import RedisSide
 from dbdaora.exceptions import ConfigurationError
-from dbdaora.legacy.repositories import HashRepository, Repository, SortedSetRepository
+from dbdaora.legacy.repositories import (
+    BooleanRepository,
+    HashRepository,
+    Repository,
+    SortedSetRepository,
+)
 
 E = TypeVar("E")
 R = TypeVar("R", bound=Repository[Any, Any])
+S = TypeVar("S", bound="Service[Any]")
 
 
 class CacheType(enum.Enum):
@@ -80,6 +87,11 @@ class Service(Generic[E]):
         await self.repository.close()
 
 
+class BooleanService(Service[Any]):
+    """0.27's boolean service: ``get_one`` answers the id of a set flag (or raises
+    ``EntityNotFoundError``), ``get_many`` the ids of the set ones, ``exists`` a bool."""
+
+
 def _cache_options(
     cache_type: CacheType | None, ttl: float | None, max_size: int | None
 ) -> dict[str, Any] | None:
@@ -119,7 +131,8 @@ async def _build(
     cb_failure_threshold: int | None,
     cb_recovery_timeout: float | None,
     repository_timeout: float | None,
-) -> Service[Any]:
+    service_cls: type[S],
+) -> S:
     if not (isinstance(repository_cls, type) and issubclass(repository_cls, kind)):
         raise ConfigurationError(f"expected a {kind.__name__} subclass, got {repository_cls!r}")
     cache = _cache_options(cache_type, cache_ttl, cache_max_size)
@@ -132,7 +145,7 @@ async def _build(
         cache=cache,
         breaker=breaker,
     )
-    return Service(repository)
+    return service_cls(repository)
 
 
 async def make_hash_service(
@@ -164,6 +177,7 @@ async def make_hash_service(
         cb_failure_threshold,
         cb_recovery_timeout,
         repository_timeout,
+        Service,
     )
 
 
@@ -192,4 +206,34 @@ async def make_sorted_set_service(
         cb_failure_threshold,
         cb_recovery_timeout,
         repository_timeout,
+        Service,
+    )
+
+
+async def make_boolean_service(
+    repository_cls: type[BooleanRepository[Any, Any]],
+    memory_data_source_factory: Callable[[], Awaitable[RedisSide | str]],
+    fallback_data_source_factory: Callable[[], Awaitable[FallbackStore | str]],
+    repository_expire_time: int | None,
+    cache_type: CacheType | None = None,
+    cache_ttl: float | None = None,
+    cache_max_size: int | None = None,
+    cb_failure_threshold: int | None = None,
+    cb_recovery_timeout: float | None = None,
+    repository_timeout: float | None = 1.0,
+) -> BooleanService:
+    """A ``BooleanService`` over a ``BooleanRepository`` subclass (see ``make_hash_service``)."""
+    return await _build(
+        BooleanRepository,
+        repository_cls,
+        memory_data_source_factory,
+        fallback_data_source_factory,
+        repository_expire_time,
+        cache_type,
+        cache_ttl,
+        cache_max_size,
+        cb_failure_threshold,
+        cb_recovery_timeout,
+        repository_timeout,
+        BooleanService,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from dbdaora.managers.base import Manager
+from dbdaora.managers.flags import FlagManager
 from dbdaora.managers.geo import GeoManager
 from dbdaora.managers.hashes import HashManager
 from dbdaora.managers.sorted_sets import SortedSetManager
@@ -19,6 +20,7 @@ MANAGERS: dict[StoreKind, type[Manager[Any]]] = {
     StoreKind.HASH: HashManager,
     StoreKind.SORTED_SET: SortedSetManager,
     StoreKind.GEOSPATIAL: GeoManager,
+    StoreKind.FLAG: FlagManager,
 }
 
 
@@ -29,6 +31,7 @@ def manager_class(meta: ModelMeta) -> type[Manager[Any]]:
 
 __all__ = [
     "MANAGERS",
+    "FlagManager",
     "GeoManager",
     "HashManager",
     "Manager",

@@ -71,6 +71,7 @@ class Manager(Generic[M]):
         "add",
         "delete",
         "exists",
+        "exists_many",
         "range",
         "range_by_score",
         "count",

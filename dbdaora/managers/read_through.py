@@ -40,6 +40,15 @@ class ReadThrough(Manager[M], abc.ABC):
     ) -> list[Awaitable[None]]:
         """The ``session.redis`` calls filling each (name, marker, record) under ``token``."""
 
+    def _fill_missing(
+        self, missing: Sequence[tuple[str, bytes]], token: bytes, ttl: int | None
+    ) -> Awaitable[None]:
+        """The ``session.redis`` call remembering that the fallback has none of each
+        (name, marker), under ``token``: a not-found marker (a flag says so in its key)."""
+        session = self.session
+        markers = [marker for _, marker in missing]
+        return session.redis(session.memory.fill_missing, markers, token, ttl)
+
     async def _load(self, names: Sequence[str], redis_up: bool) -> list[Any]:
         """Records from the fallback, one read per name however many callers ask."""
         read = self._read_through if redis_up else self._read_fallback
@@ -108,20 +117,20 @@ class ReadThrough(Manager[M], abc.ABC):
             return results
         records = await self._read_fallback([names[i] for i in to_read])
         found: list[tuple[str, bytes, Any]] = []
-        missing: list[bytes] = []
+        missing: list[tuple[str, bytes]] = []
         for i, record in zip(to_read, records, strict=True):
             results[i] = record
             if before[i] is not None:  # another reader's lease: that reader fills
                 continue
             if record is None:
-                missing.append(markers[i])
+                missing.append((names[i], markers[i]))
             else:
                 found.append((names[i], markers[i], record))
         session = self.session
         ttl = session.ttl(self.meta)
         writes = self._fills(found, token, ttl) if found else []
         if missing:
-            writes.append(session.redis(session.memory.fill_missing, missing, token, ttl))
+            writes.append(self._fill_missing(missing, token, ttl))
         if writes:
             try:
                 # Started together, writes go out in one pipeline; a lone one needs no task.

@@ -28,6 +28,7 @@ class StoreKind(enum.Enum):
     HASH = "hash"
     SORTED_SET = "sorted_set"
     GEOSPATIAL = "geospatial"
+    FLAG = "flag"
 
 
 @attrs.frozen
@@ -50,6 +51,7 @@ class ModelMeta(KeyRules, RecordCodec, GeoRecords):
     key_fields: tuple[FieldInfo, ...]
     member: FieldInfo | None
     score: FieldInfo | None
+    flag: FieldInfo | None
     by_name: Mapping[str, FieldInfo]
     by_raw_name: Mapping[bytes, FieldInfo]
     _key_prefix: str

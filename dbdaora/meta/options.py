@@ -57,6 +57,7 @@ LAYOUTS = (
         singles=(FieldKind.MEMBER, FieldKind.SCORE),
         options=frozenset({"max_size"}),
     ),
+    Layout(StoreKind.FLAG, singles=(FieldKind.FLAG,)),
     Layout(StoreKind.HASH, repeated=FieldKind.FIELD),
     Layout(
         StoreKind.GEOSPATIAL,
@@ -72,6 +73,7 @@ ALLOWED_CATEGORIES = {
     FieldKind.GEO_MEMBER: ("str",),
     FieldKind.LATITUDE: ("float",),
     FieldKind.LONGITUDE: ("float",),
+    FieldKind.FLAG: ("bool",),
 }
 
 
@@ -246,6 +248,7 @@ def compile_meta(
         key_fields=tuple(by_kind[FieldKind.KEY]),
         member=next(iter(by_kind[FieldKind.MEMBER] + by_kind[FieldKind.GEO_MEMBER]), None),
         score=next(iter(by_kind[FieldKind.SCORE]), None),
+        flag=next(iter(by_kind[FieldKind.FLAG]), None),
         by_name={f.name: f for f in fields},
         by_raw_name={f.raw_name: f for f in fields},
         key_prefix=f"{key_name}:",

@@ -1,4 +1,4 @@
-"""Records: an entity to and from the text a Redis hash or sorted-set member holds.
+"""Records: an entity to and from the text a Redis hash, sorted-set member or flag holds.
 
 Encoding checks every value against its field's codec and raises
 ``ValidationError``; decoding trusts values it built itself and raises
@@ -17,6 +17,13 @@ if TYPE_CHECKING:
     from dbdaora.meta.field_info import FieldInfo
 
 
+FLAG_SET = b"1"
+"""A flag model's Redis string while its flag is set (dbdaora 0.27's boolean layout)."""
+
+FLAG_MISSING = b"0"
+"""A flag model's Redis string for the remembered miss: the fallback has no record."""
+
+
 class CorruptData(Exception):  # noqa: N818 - internal signal, never leaves the managers
     """Stored text that does not parse to its field's type."""
 
@@ -30,6 +37,7 @@ class RecordCodec:
     key_fields: tuple[FieldInfo, ...]
     member: FieldInfo | None
     score: FieldInfo | None
+    flag: FieldInfo | None
     by_name: Mapping[str, FieldInfo]
 
     def check_instance(self, entity: Any) -> None:
@@ -189,3 +197,39 @@ class RecordCodec:
             text = self.encode_field(self.member, member)
             encoded.append(text.decode() if isinstance(text, bytes) else text)
         return encoded
+
+    # -- flags -------------------------------------------------------------------
+
+    def check_flag(self, entity: Any) -> None:
+        """Refuse an entity whose flag is not set: a flag model stores set flags only."""
+        assert self.flag is not None
+        value = entity.__dict__[self.flag.name]
+        if value is not True:
+            raise ValidationError(
+                f"{self.name}.{self.flag.name}: a flag model stores set flags only; "
+                f"add it with True (delete clears a flag), got {value!r}",
+                model=self.name,
+                field=self.flag.name,
+                value=value,
+            )
+
+    def flag_entity(self, parts: Sequence[Any]) -> Any:
+        """The entity of a set flag under the key ``parts``."""
+        assert self.flag is not None
+        values = {field.name: part for field, part in zip(self.key_fields, parts, strict=True)}
+        values[self.flag.name] = True
+        return self.build(values)
+
+    def parts_of(self, name: str) -> tuple[Any, ...]:
+        """The key parts of a record name (``key_text``'s inverse).
+
+        Raises:
+            CorruptData: the name does not hold this model's key parts.
+        """
+        texts = name.split(":")
+        if len(texts) != len(self.key_fields):
+            raise CorruptData(f"{self.name}: {name!r} is not a record name of this model")
+        return tuple(
+            self._decode(field, text.encode())
+            for field, text in zip(self.key_fields, texts, strict=True)
+        )

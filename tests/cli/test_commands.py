@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MODELS = """
 from dbdaora import Field, Key, Model, Score, SortedMember
 from dbdaora import GeoMember, GeoModel, Latitude, Longitude
+from dbdaora import Field, Flag, FlagModel, Key, Model, Score, SortedMember
 
 
 class Customer(Model):
@@ -45,6 +46,12 @@ class Stop(GeoModel):
     name: str = GeoMember()
     latitude: float = Latitude()
     longitude: float = Longitude()
+
+
+class Seen(FlagModel):
+    user: str = Key()
+    item: int = Key()
+    seen: bool = Flag(default=True)
 """
 COUNT = 2000
 
@@ -259,6 +266,41 @@ async def test_inspect_shows_the_copy_its_marker_the_record_and_the_verdict(
     raw_redis.delete("customer:14")
     lines = cli("inspect", "cli_models:Customer", "13", "14").stdout.splitlines()
     assert lines[4] == "  verdict   differ" and lines[9] == "  verdict   not in Redis"
+
+
+async def test_warm_repair_and_inspect_of_flags(
+    cli: Cli, models: ModuleType, raw_redis: redis.Redis, sqlite_url: str
+) -> None:
+    """Flags: warm fills ``1`` for each record (a ``0`` hiding one is counted as marked),
+    repair judges ``1`` against a record and ``0`` against none, inspect shows both."""
+    store = SQLFallback(sqlite_url)
+    flags = [models.Seen(user="u", item=i) for i in range(10)]
+    await store.put_many(models.Seen._meta, [f"u:{i}" for i in range(10)], flags)
+    await store.close()
+    raw_redis.set("seen:u:3", b"0")
+    result = cli("warm", "cli_models:Seen")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "warmed 10 Seen records: 9 filled, 0 already in Redis, "
+        "1 marked not found in Redis (dbdaora repair clears such markers)"
+    )
+    assert raw_redis.get("seen:u:9") == b"1" and 3500 < raw_redis.ttl("seen:u:9") <= 3600
+    raw_redis.set("seen:u:5", b"x")
+    raw_redis.set("seen:u:99", b"1")
+    raw_redis.set("seen:u:98", b"0")
+
+    done = cli("repair", "cli_models:Seen")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines() == [
+        "Seen: 9 agree, 2 differ, 1 without a fallback record, 0 in flight",
+        "deleted 3 Redis copies",
+    ]
+    assert {raw_redis.get(f"seen:u:{i}") for i in (3, 5, 99)} == {None}
+
+    lines = cli("inspect", "cli_models:Seen", "u:0", "u:98").stdout.splitlines()
+    assert lines[1].startswith("  redis     seen:u:0 (string, ttl ") and lines[1].endswith(": 1")
+    assert lines[3:5] == ["  fallback  Seen(user='u', item=0, seen=True)", "  verdict   agree"]
+    assert lines[8:] == ["  fallback  none", "  verdict   agree"]
 
 
 def test_bad_paths_and_settings_each_give_one_line(cli: Cli, tmp_path: Path) -> None:

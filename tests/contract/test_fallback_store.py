@@ -9,9 +9,19 @@ from typing import Any
 
 import pytest
 
-from tests.support.models import Follow, Person, Profile, Ranking, Shop, Top, sample_profile
+from tests.support.models import (
+    Follow,
+    Liked,
+    Person,
+    Profile,
+    Ranking,
+    Seen,
+    Shop,
+    Top,
+    sample_profile,
+)
 
-METAS = [model._meta for model in (Person, Follow, Profile, Ranking, Top, Shop)]
+METAS = [model._meta for model in (Person, Follow, Profile, Ranking, Top, Shop, Seen, Liked)]
 SHOP = Shop._meta
 RANKING = Ranking._meta
 
@@ -269,3 +279,21 @@ async def test_remove_points_and_delete_points(fallback: Any) -> None:
     await fallback.delete_points(SHOP, "paris")
     assert await fallback.get_points(SHOP, "paris") is None
     assert await _points(fallback, "lyon") == [("a", 4.0, 4.0)]
+
+
+# -- flags -------------------------------------------------------------------------------
+
+
+async def test_flag_records_round_trip(fallback: Any) -> None:
+    """A set flag's record reads back as its entity (flag True), by its key parts' name;
+    delete removes it; record_names names each once."""
+    meta = Seen._meta
+    ann, bob = Seen(user="ann", item=7), Seen(user="bob", item=12)
+    await fallback.put_many(meta, ["ann:7", "bob:12"], [ann, bob])
+    await fallback.put_many(meta, ["ann:7"], [ann])
+    assert await fallback.get_many(meta, ["bob:12", "ann:8", "ann:7"]) == [bob, None, ann]
+    assert await fallback.get_many(Liked._meta, ["x"]) == [None]
+    assert sorted(await fallback.record_names(meta, None, 10)) == ["ann:7", "bob:12"]
+    await fallback.delete(meta, "ann:7")
+    await fallback.delete(meta, "never:1")
+    assert await fallback.get_many(meta, ["ann:7", "bob:12"]) == [None, bob]

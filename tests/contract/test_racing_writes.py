@@ -3,7 +3,8 @@ cluster), driven step by step: each write is its claim, then (after its fallback
 which these tests leave out) its step under the claim. Whatever the interleaving of two
 writes' steps, or of a write and a reader's lease and fill, Redis ends with the later
 write's result when the two did not overlap, and with no copy at all when they did; a
-not-found marker never outlives an overlapping add. ``dbdaora.lease`` states why.
+not-found marker (a flag's ``0``) never outlives an overlapping add. ``dbdaora.lease``
+states why.
 """
 
 from __future__ import annotations
@@ -70,10 +71,24 @@ SET_WRITES: dict[str, tuple[Step, Callable[[State], State]]] = {
     ),
     "delete": (lambda s, k, m, t: s.delete(k, m, t, TTL), lambda _: ([], NOT_FOUND)),
 }
+# A flag's add writes 1 and its delete 0 (the remembered miss), both with put_strings.
+FLAG_WRITES: dict[str, tuple[Step, Callable[[State], State]]] = {
+    "add": (
+        lambda s, k, m, t: s.put_strings([(k, m, b"1")], t, TTL),
+        lambda _: (b"1", None),
+    ),
+    "delete": (
+        lambda s, k, m, t: s.put_strings([(k, m, b"0")], t, TTL),
+        lambda _: (b"0", None),
+    ),
+}
+WRITES = {"hash": HASH_WRITES, "zset": SET_WRITES, "flag": FLAG_WRITES}
 SEEDS: dict[str, State] = {
     "hash": ({b"v": b"old"}, None),
     "zset": ([(b"m", 0.0), (b"n", 5.0)], None),
+    "flag": (b"0", None),
 }
+EMPTY = {"hash": {}, "zset": [], "flag": None}
 PAIRS = [
     ("hash", "add-A", "add-B"),
     ("hash", "add-A", "delete"),
@@ -84,6 +99,9 @@ PAIRS = [
     ("zset", "remove", "replace"),
     ("zset", "add-1", "delete"),
     ("zset", "delete", "add-2"),
+    ("flag", "add", "delete"),
+    ("flag", "delete", "add"),
+    ("flag", "add", "add"),
 ]
 # Every order of A's claim (Ac) and step (Aw) with B's, each claim before its step.
 ORDERS = sorted(
@@ -100,13 +118,17 @@ def _keys(name: str) -> tuple[bytes, bytes]:
 
 
 def _state(raw: RawView, kind: str, key: bytes, marker: bytes) -> tuple[Any, Any]:
-    return (raw.hgetall(key) if kind == "hash" else raw.zrange(key)), raw.get(marker)
+    read = {"hash": raw.hgetall, "zset": raw.zrange, "flag": raw.get}[kind]
+    return read(key), raw.get(marker)
 
 
 async def _seed(store: Any, kind: str, key: bytes, marker: bytes) -> None:
-    """What Redis holds before the race (``SEEDS``): an older hash, or a set of two members."""
+    """What Redis holds before the race (``SEEDS``): an older hash, a set of two members,
+    or a flag's remembered miss."""
     if kind == "hash":
         await claims.put_hashes(store, [(key, marker, {b"v": b"old"})], TTL)
+    elif kind == "flag":
+        await claims.put_strings(store, [(key, marker, b"0")], TTL)
     else:
         await claims.put_sorted_set(store, key, marker, [("m", 0.0), ("n", 5.0)], TTL)
 
@@ -116,7 +138,7 @@ async def test_two_writes_in_any_order(side: Side, kind: str, first: str, second
     """Writes that did not overlap leave the later one's result; overlapping ones leave
     neither key nor marker, whichever commit to the fallback came last."""
     store, raw = side
-    writes = HASH_WRITES if kind == "hash" else SET_WRITES
+    writes = WRITES[kind]
     seed, after_a, after_b = SEEDS[kind], writes[first][1], writes[second][1]
     wrong = {}
     for order in ORDERS:
@@ -134,7 +156,7 @@ async def test_two_writes_in_any_order(side: Side, kind: str, first: str, second
         elif order == ("Bc", "Bw", "Ac", "Aw"):
             expected = after_a(after_b(seed))
         else:
-            expected = ([] if kind == "zset" else {}, None)
+            expected = (EMPTY[kind], None)
         found = _state(raw, kind, key, marker)
         if found != expected:
             wrong["-".join(order)] = f"{found} != {expected}"

@@ -5,15 +5,18 @@ scripts/test) through tests/support/compat027_driver.py. What it writes to Redis
 a composite-key hash, a sorted set, not-found markers — this library reads as the
 same entities; what this library writes, 0.27 reads back. Each side has its own
 in-process fallback here, so a marker is shown to win over a fallback that holds
-the entity. A shared fallback (Datastore) joins as one more entry of FALLBACKS.
+the entity. A shared fallback (Datastore) joins as one more entry of FALLBACKS; the flags
+have theirs (``boolean_fallbacks``): 0.27's ``DatastoreBooleanRepository`` and this
+library's ``datastore://`` on one emulator, where each reads the other's records.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +35,27 @@ from dbdaora import (
     Session,
     make_redis_data_source,
 )
+from tests.support.datastore_server import PROJECT, DatastoreEmulator
 from tests.support.legacy_entities import (
     Follow,
     FollowRepository,
+    Liked,
+    LikedRepository,
     Playlist,
     PlaylistRepository,
     Profile,
     ProfileRepository,
+    Seen,
+    SeenRepository,
 )
 from tests.support.servers import RedisServer
 
 pytestmark = pytest.mark.compat
 
 ROOT = Path(__file__).resolve().parents[2]
+NAMESPACE_027 = "compat027"
+DATASTORE_027: dict[str, DatastoreEmulator] = {}
+"""The emulator the ``datastore`` leg's 0.27 side runs on (set by its fixture)."""
 PYTHON_027 = ROOT / ".venv-dbdaora027" / "bin" / "python"
 DRIVER = ROOT / "tests" / "support" / "compat027_driver.py"
 
@@ -92,17 +103,27 @@ Run027 = Callable[[str, list[Any]], list[Any]]
 def run_027(
     python_027: Path, redis_proc: RedisServer, raw_redis: redis.Redis, tmp_path: Path
 ) -> Run027:
-    """Run operations on dbdaora 0.27 (the private Redis, the named fallback); their results."""
+    """Run operations on dbdaora 0.27 (the private Redis, the named fallback); their results.
+
+    The ``datastore`` fallback is the emulator a test put in ``DATASTORE_027``.
+    """
 
     def run(fallback: str, ops: list[Any]) -> list[Any]:
+        request: dict[str, Any] = {"url": redis_proc.url, "fallback": fallback, "ops": ops}
+        env = dict(os.environ)
+        if fallback == "datastore":
+            emulator = DATASTORE_027["emulator"]
+            request["datastore"] = {"project": PROJECT, "namespace": NAMESPACE_027}
+            env["DATASTORE_EMULATOR_HOST"] = emulator.host
         # -I: isolated, so the driver imports 0.27, never this checkout's dbdaora.
         result = subprocess.run(
             [str(python_027), "-I", "-W", "ignore", str(DRIVER)],
-            input=json.dumps({"url": redis_proc.url, "fallback": fallback, "ops": ops}),
+            input=json.dumps(request),
             capture_output=True,
             text=True,
             cwd=tmp_path,
             timeout=60,
+            env=env,
         )
         assert result.returncode == 0, result.stderr
         results: list[Any] = json.loads(result.stdout)
@@ -284,3 +305,109 @@ async def test_geo_sets_written_here_027_reads(
     assert sorted(theirs["data"], key=lambda member: member[1]) == [
         [s.name, d, None, [s.longitude, s.latitude]] for s, d in ours
     ]
+
+
+# -- flags: 0.27's boolean repositories ---------------------------------------------------
+
+SEEN = Seen("ann", "7")
+
+
+@pytest.fixture(params=["dict", "datastore"])
+def boolean_fallbacks(request: pytest.FixtureRequest) -> Iterator[tuple[str, Any]]:
+    """(0.27's fallback name, this library's fallback factory): each side its own dict, or
+    both on one Datastore emulator (0.27's DatastoreBooleanRepository against
+    ``datastore://``), where what one side writes the other reads."""
+    if request.param == "dict":
+        yield "dict", DictFallbackDataSource
+        return
+    check = [
+        str(request.getfixturevalue("python_027")),
+        "-I",
+        "-c",
+        "import google.cloud.datastore",
+    ]
+    if subprocess.run(check, capture_output=True).returncode:
+        pytest.skip(
+            "google-cloud-datastore is not installed in .venv-dbdaora027: scripts/test "
+            "installs it beside dbdaora 0.27"
+        )
+    emulator: DatastoreEmulator = request.getfixturevalue("datastore_proc")
+    emulator.reset()
+    DATASTORE_027["emulator"] = emulator
+    yield "datastore", lambda: emulator.url(NAMESPACE_027, timeout=30)
+    DATASTORE_027.clear()
+
+
+async def _boolean_repositories(url: str, fallback: Any) -> tuple[Any, Any]:
+    memory = await make_redis_data_source(url)
+    return (
+        SeenRepository(memory_data_source=memory, fallback_data_source=fallback, expire_time=60),
+        LikedRepository(memory_data_source=memory, fallback_data_source=fallback, expire_time=60),
+    )
+
+
+async def test_flags_027_writes_this_library_reads(
+    boolean_fallbacks: tuple[str, Any],
+    run_027: Run027,
+    redis_proc: RedisServer,
+    raw_redis: redis.Redis,
+) -> None:
+    """0.27's ``1`` and its remembered misses (``0``, from a read and from a delete) read
+    as the same flags here, from Redis alone; its fallback records too, after FLUSHALL."""
+    name, fallback = boolean_fallbacks
+    run_027(
+        name,
+        [
+            ["add", "seen", _plain(SEEN)],
+            ["add", "liked", {"id": "x"}],
+            ["add", "liked", {"id": "y"}],
+            ["delete", "liked", ["y"]],
+            ["get", "liked", ["ghost"], {}],
+        ],
+    )
+    assert {key: raw_redis.get(key) for key in raw_redis.keys("*")} == {
+        b"seen:ann:7": b"1",
+        b"liked:x": b"1",
+        b"liked:y": b"0",
+        b"liked:ghost": b"0",
+    }
+    assert 55 < raw_redis.ttl(b"liked:ghost") <= 60
+    seen, liked = await _boolean_repositories(redis_proc.url, fallback())
+    assert await seen.query("ann", "7").entity == "7"
+    assert [e async for e in liked.query(many=["x", "y", "ghost"]).entities] == ["x"]
+    with pytest.raises(EntityNotFoundError):
+        await liked.query("y").entity
+    assert seen.session.stats()["models"]["Seen"]["fallback_reads"] == 0
+    if name == "datastore":  # one fallback for both: 0.27's records read through
+        raw_redis.flushall()
+        assert await seen.query(user="ann", item="7").entity == "7"
+        assert [e async for e in liked.query(many=["x", "y"]).entities] == ["x"]
+        assert raw_redis.get(b"seen:ann:7") == b"1" and raw_redis.get(b"liked:y") == b"0"
+    await seen.close()
+
+
+async def test_flags_this_library_writes_027_reads(
+    boolean_fallbacks: tuple[str, Any], run_027: Run027, redis_proc: RedisServer
+) -> None:
+    """0.27 reads this library's set flags and its remembered misses, which win over a
+    fallback record 0.27 seeds; after FLUSHALL, from a shared fallback, the same."""
+    name, fallback = boolean_fallbacks
+    seen, liked = await _boolean_repositories(redis_proc.url, fallback())
+    await seen.add(SEEN)
+    await liked.add(Liked("x"), Liked("y"))
+    await liked.query("y").delete
+    with pytest.raises(EntityNotFoundError):
+        await liked.query("ghost").entity
+    await seen.close()
+    ops: list[Any] = [
+        ["get", "seen", ["ann", "7"], {}],
+        ["get", "liked", ["x"], {}],
+        ["get", "liked", ["y"], {}],
+        ["seed_fallback", "liked", {"id": "ghost"}],
+        ["get", "liked", ["ghost"], {}],
+    ]
+    assert run_027(name, ops) == ["7", "x", {"not_found": True}, None, {"not_found": True}]
+    if name == "datastore":
+        redis.Redis.from_url(redis_proc.url).flushall()
+        ops = [["get", "seen", ["ann", "7"], {}], ["get", "liked", ["y"], {}]]
+        assert run_027(name, ops) == ["7", {"not_found": True}]

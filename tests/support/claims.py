@@ -48,3 +48,9 @@ async def add_members(
     token = lease_token()
     await store.claim([marker], token)
     await store.add_members(key, marker, members, ttl, max_size, token=token, created=created)
+
+
+async def put_strings(store: Any, items: list[tuple[bytes, bytes, bytes]], ttl: int | None) -> None:
+    token = lease_token()
+    await store.claim([marker for _, marker, _ in items], token)
+    await store.put_strings(items, token, ttl)

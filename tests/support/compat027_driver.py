@@ -2,18 +2,24 @@
 # ruff: noqa: UP006, UP035, UP045
 """Drives dbdaora 0.27 for tests/legacy/test_compat_027.py.
 
-Runs under .venv-dbdaora027 (dbdaora==0.27.0, aioredis<2), never inside the
-suite's own interpreter. Reads a JSON document on stdin, ``{"url": redis URL,
-"fallback": a name in FALLBACKS, "ops": [...]}``, runs the operations in order on
-0.27 repositories sharing one Redis pool and one fallback, and prints a JSON list
-with one result per operation:
+Runs under .venv-dbdaora027 (dbdaora==0.27.0, aioredis<2, google-cloud-datastore),
+never inside the suite's own interpreter. Reads a JSON document on stdin, ``{"url":
+redis URL, "fallback": a name in FALLBACKS, "ops": [...]}`` (and for the
+``datastore`` fallback ``"datastore": {"project", "namespace"}``, the emulator
+named by ``DATASTORE_EMULATOR_HOST``), runs the operations in order on 0.27
+repositories sharing one Redis pool and one fallback, and prints a JSON list with
+one result per operation:
 
 - ``["add", kind, fields]``: 0.27's ``add(entity, memory_always=True)`` (Redis
   and the fallback); result null.
 - ``["seed_fallback", kind, fields]``: ``add(entity, memory=False)``, the
   fallback only; result null.
 - ``["get", kind, key_parts, options]``: ``query(*key_parts, **options).entity``;
-  the entity as plain JSON, or ``{"not_found": true}``.
+  the entity as plain JSON (a boolean kind's: its id), or ``{"not_found": true}``.
+- ``["delete", kind, key_parts]``: ``query(*key_parts).delete``; result null.
+
+The boolean kinds (``seen``, ``liked``) are the only ones on the ``datastore``
+fallback, through 0.27's ``DatastoreBooleanRepository``.
 
 A geospatial entity ("place") is given with ``data`` as ``[member, longitude,
 latitude]``, added as aioredis's ``GeoMember`` with its ``GeoPoint``; read back,
@@ -33,6 +39,9 @@ from typing import Any, Dict, List, Optional
 from aioredis import GeoMember, GeoPoint
 
 from dbdaora import (
+    BooleanRepository,
+    DatastoreBooleanRepository,
+    DatastoreDataSource,
     DictFallbackDataSource,
     EntityNotFoundError,
     GeoSpatialRepository,
@@ -86,15 +95,57 @@ class PlaceRepository(GeoSpatialRepository[Place, str]):
     entity_cls = Place
 
 
+@dataclass
+class Seen:
+    user: str
+    item: str
+
+
+class SeenRepository(BooleanRepository[Seen, str]):
+    key_attrs = ("user", "item")
+
+
+class DatastoreSeenRepository(DatastoreBooleanRepository, entity_cls=Seen):
+    name = "seen"
+    key_attrs = ("user", "item")
+
+
+@dataclass
+class Liked:
+    id: str
+
+
+class LikedRepository(BooleanRepository[Liked, str]): ...
+
+
+class DatastoreLikedRepository(DatastoreBooleanRepository, entity_cls=Liked):
+    name = "liked"
+
+
 KINDS: Dict[str, Any] = {
     "profile": (Profile, ProfileRepository),
     "follow": (Follow, FollowRepository),
     "playlist": (Playlist, PlaylistRepository),
     "place": (Place, PlaceRepository),
+    "seen": (Seen, SeenRepository),
+    "liked": (Liked, LikedRepository),
+}
+DATASTORE_KINDS: Dict[str, Any] = {
+    "seen": (Seen, DatastoreSeenRepository),
+    "liked": (Liked, DatastoreLikedRepository),
 }
 
 
-FALLBACKS: Dict[str, Any] = {"dict": DictFallbackDataSource}
+def datastore_source(options: Dict[str, str]) -> Any:
+    # Imported here: only the datastore leg needs google-cloud-datastore.
+    from google.cloud import datastore
+
+    return DatastoreDataSource(
+        client=datastore.Client(project=options["project"], namespace=options["namespace"])
+    )
+
+
+FALLBACKS: Dict[str, Any] = {"dict": DictFallbackDataSource, "datastore": datastore_source}
 
 
 def plain(value: Any) -> Any:
@@ -119,12 +170,16 @@ def entity(kind: str, fields: Dict[str, Any]) -> Any:
     return cls(**fields)
 
 
-async def run(url: str, fallback_name: str, ops: List[Any]) -> List[Any]:
-    memory = await make_aioredis_data_source(url)
-    fallback = FALLBACKS[fallback_name]()
+async def run(request: Dict[str, Any]) -> List[Any]:
+    memory = await make_aioredis_data_source(request["url"])
+    fallback_name, ops = request["fallback"], request["ops"]
+    if fallback_name == "datastore":
+        fallback, kinds = datastore_source(request["datastore"]), DATASTORE_KINDS
+    else:
+        fallback, kinds = FALLBACKS[fallback_name](), KINDS
     repositories = {
         kind: repository(memory_data_source=memory, fallback_data_source=fallback, expire_time=60)
-        for kind, (_, repository) in KINDS.items()
+        for kind, (_, repository) in kinds.items()
     }
     results: List[Any] = []
     try:
@@ -135,6 +190,9 @@ async def run(url: str, fallback_name: str, ops: List[Any]) -> List[Any]:
                 results.append(None)
             elif op == "seed_fallback":
                 await repository.add(entity(kind, args[0]), memory=False)
+                results.append(None)
+            elif op == "delete":
+                await repository.query(*args[0]).delete
                 results.append(None)
             else:
                 key_parts, options = args
@@ -150,7 +208,7 @@ async def run(url: str, fallback_name: str, ops: List[Any]) -> List[Any]:
 
 def main() -> None:
     request = json.load(sys.stdin)
-    print(json.dumps(asyncio.run(run(request["url"], request["fallback"], request["ops"]))))
+    print(json.dumps(asyncio.run(run(request))))
 
 
 if __name__ == "__main__":

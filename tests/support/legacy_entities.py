@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dbdaora import HashRepository, SortedSetEntity, SortedSetRepository
+from dbdaora import (
+    BooleanRepository,
+    DatastoreBooleanRepository,
+    HashRepository,
+    SortedSetEntity,
+    SortedSetRepository,
+)
 
 
 @dataclass
@@ -57,3 +63,41 @@ class UserPlaylist(SortedSetEntity):
 
 class UserPlaylistRepository(SortedSetRepository[UserPlaylist, str]):
     key_attrs = ("user", "id")
+
+
+@dataclass
+class Fake:
+    id: str
+
+
+class FakeRepository(BooleanRepository[Fake, str]):
+    name = "fake"
+
+
+@dataclass
+class PairFake:
+    id: str
+    other_id: str
+
+
+class PairFakeRepository(DatastoreBooleanRepository, entity_cls=PairFake):  # type: ignore[type-arg] # 0.27's spelling: the entity by keyword
+    name = "fake"
+    key_attrs = ("other_id", "id")
+
+
+@dataclass
+class Seen:
+    user: str
+    item: str
+
+
+class SeenRepository(BooleanRepository[Seen, str]):
+    key_attrs = ("user", "item")
+
+
+@dataclass
+class Liked:
+    id: str
+
+
+class LikedRepository(BooleanRepository[Liked, str]): ...

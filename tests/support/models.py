@@ -10,6 +10,8 @@ import attrs
 
 from dbdaora import (
     Field,
+    Flag,
+    FlagModel,
     GeoMember,
     GeoModel,
     Key,
@@ -76,6 +78,20 @@ class Top(Model):
     class Meta:
         max_size = 3
         expire_time = None
+
+
+class Seen(FlagModel):
+    user: str = Key()
+    item: int = Key()
+    seen: bool = Flag(default=True)
+
+    class Meta:
+        expire_time = 60
+
+
+class Liked(FlagModel):
+    id: str = Key()
+    liked: bool = Flag(default=True)
 
 
 def sample_profile(**changes: object) -> Profile:

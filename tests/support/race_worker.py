@@ -5,9 +5,9 @@ servers, the fallback's file or database and a barrier. Each round it waits at t
 barrier with the other writer and the test, writes every key (the other writer
 writes the same keys in the same order at the same time), and waits at the
 barrier again when all have returned; the test then compares Redis with the
-fallback. Even rounds add against add (different values; writer 1 adds in
-batches); in odd rounds writer 1 deletes (a hash) or removes the member (a sorted
-set) while writer 0 adds.
+fallback. Even rounds add against add (different values, but for a flag; writer 1
+adds in batches); in odd rounds writer 1 deletes (a hash, a flag) or removes the
+member (a sorted set) while writer 0 adds.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from dbdaora import Session
-from tests.support.models import Person, Ranking
+from tests.support.models import Liked, Person, Ranking
 
 
 class Plan(NamedTuple):
     """A race's size: ``keys`` written each round by each writer, in ``lanes`` lanes at
     once (each lane's keys one after another), for ``rounds`` rounds."""
 
-    kind: str  # "hash" or "zset"
+    kind: str  # "hash", "zset" or "flag"
     keys: int
     rounds: int
     lanes: int
@@ -47,9 +47,15 @@ async def _write(session: Session, kind: str, writer: int, round_: int, batch: l
     """One call's writes: an add of the whole batch, or a delete (removal) of each key."""
     deletes = writer == 1 and round_ % 2 == 1
     people, boards = Person.objects.using(session), Ranking.objects.using(session)
+    flags = Liked.objects.using(session)
     if deletes:
         for name in batch:
-            await (people.delete(name) if kind == "hash" else boards.remove(name, "p"))
+            if kind == "flag":
+                await flags.delete(name)
+            else:
+                await (people.delete(name) if kind == "hash" else boards.remove(name, "p"))
+    elif kind == "flag":
+        await flags.add(*(Liked(id=name) for name in batch))
     elif kind == "hash":
         await people.add(*(Person(id=name, name=str(value(writer, round_))) for name in batch))
     else:
@@ -91,7 +97,10 @@ def disagreements(
     copy agrees with anything."""
     found = []
     for name, (copy, marker), record in zip(names(plan), redis_rows, fallback_rows, strict=True):
-        if plan.kind == "hash":
+        if plan.kind == "flag":  # a flag's copy is 1 or 0; 0 agrees with no record
+            durable = record is not None
+            cached = None if copy is None else copy == b"1"
+        elif plan.kind == "hash":
             durable = None if record is None else record.name.encode()
             cached = copy.get(b"name") if copy else None
         else:
@@ -99,6 +108,6 @@ def disagreements(
             cached = copy or None
         if cached is not None and cached != durable:
             found.append(f"{name}: Redis {cached!r}, fallback {durable!r}")
-        elif marker is not None and (marker != b"1" or durable is not None):
+        elif marker is not None and (marker != b"1" or durable not in (None, False)):
             found.append(f"{name}: marker {marker!r}, fallback {durable!r}")
     return found

@@ -67,7 +67,7 @@ class RawView:
         if self.client is not None:
             self.client.hset(key, field, value)
         else:
-            self.store._hash(key)[field] = value
+            self.store._hset(key, {field: value})
 
     def set(self, key: bytes, value: bytes) -> None:
         """A string at ``key``: where a hash or a sorted set belongs, a key of the wrong type."""

@@ -16,6 +16,8 @@ from dbdaora import (
     DictFallbackDataSource,
     DictMemoryDataSource,
     Field,
+    Flag,
+    FlagModel,
     GeoMember,
     GeoModel,
     HashRepository,
@@ -58,6 +60,12 @@ class Store(GeoModel):
     name: str = GeoMember()
     latitude: float = Latitude()
     longitude: float = Longitude()
+
+
+class Seen(FlagModel):
+    user: str = Key()
+    item: int = Key()
+    seen: bool = Flag(default=True)
 
 
 async def load(model: type[M], key: str, session: Session) -> M:
@@ -110,6 +118,14 @@ async def tour(session: Session) -> None:
     reveal_type(nearby[0][0].latitude)  # revealed: float
     await stores.remove("paris", "louvre")
     await stores.delete("paris")
+    seen = Seen.objects.using(session)
+    reveal_type(seen)  # revealed: FlagManager[Seen]
+    await seen.add(Seen(user="ann", item=7))
+    reveal_type(await seen.exists("ann", 7))  # revealed: bool
+    reveal_type(await seen.get("ann", 7))  # revealed: Seen
+    reveal_type(await seen.get_many([("ann", 7)]))  # revealed: list[Seen]
+    reveal_type(await seen.exists_many([("ann", 7), ("bob", 1)]))  # revealed: list[bool]
+    await seen.delete("ann", 7)
 
 
 @dataclass
@@ -146,6 +162,10 @@ async def mistakes() -> None:
     await Customer.objects.range("ann")
     # mypy: attr-defined | pyright: reportAttributeAccessIssue, reportUnknownMemberType
     await Leaderboard.objects.get_many(["b1"])
+    # mypy: attr-defined | pyright: reportAttributeAccessIssue, reportUnknownMemberType
+    await Seen.objects.range("ann")
+    # mypy: arg-type | pyright: reportArgumentType
+    Seen(user="ann", item=7, seen="yes")
     # mypy: arg-type | pyright: reportArgumentType
     await Store.objects.add(Leaderboard(board="b1", player="ann", points=1))
     # mypy: attr-defined | pyright: reportAttributeAccessIssue, reportUnknownMemberType

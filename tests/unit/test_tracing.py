@@ -20,7 +20,7 @@ from opentelemetry.trace import NoOpTracerProvider, SpanKind, StatusCode
 import dbdaora
 from dbdaora import BackendError, EntityNotFoundError, Session
 from dbdaora.session import tracing
-from tests.support.models import Person, Ranking, Shop
+from tests.support.models import Liked, Person, Ranking, Shop
 from tests.support.servers import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,6 +152,31 @@ async def test_each_operation_names_its_span(spans: InMemorySpanExporter, sessio
     ]
     operations = [(s.attributes or {})["db.operation.name"] for s in spans.get_finished_spans()]
     assert operations == ["get_many", "exists", "range", "get"]
+
+
+async def test_flag_operations_make_one_span_each(
+    spans: InMemorySpanExporter, session: Session
+) -> None:
+    """A flag model's add, exists, exists_many, get and delete: one span each, its fallback
+    read a child of the read that missed."""
+    liked = Liked.objects.using(session)
+    await liked.add(Liked(id="a"))
+    assert await liked.exists("a") and not await liked.exists("b")
+    assert await liked.exists_many(["a", "c"]) == [True, False]
+    assert await liked.get("a") == Liked(id="a")
+    await liked.delete("a")
+    names = [span.name for span in spans.get_finished_spans() if "fallback" not in span.name]
+    assert names == [
+        "dbdaora.add Liked",
+        "dbdaora.exists Liked",
+        "dbdaora.exists Liked",
+        "dbdaora.exists_many Liked",
+        "dbdaora.get Liked",
+        "dbdaora.delete Liked",
+    ]
+    reads = [s for s in spans.get_finished_spans() if s.name == "dbdaora.fallback.get_many Liked"]
+    exists_b = [s for s in spans.get_finished_spans() if s.name == "dbdaora.exists Liked"][1]
+    assert len(reads) == 2 and _child_of(reads[0], exists_b)
 
 
 async def test_a_session_cache_hit_is_recorded(

@@ -26,6 +26,9 @@ key. The order of the commands keeps what the lease protocol of
    delete's M command is itself the check (``FILL_MISSING``: ``NOT_FOUND`` only
    if M holds the token, else M deleted), then it deletes K.
 
+A flag's writes (``put_strings``: an add's ``1``, a delete's ``0``) take rule 3
+as a hash's do, and its fills rule 1, its ``0`` filled as any value is.
+
 What follows:
 
 - Two writers, W's claim first. If W's step ran before the other's claim, the
@@ -87,6 +90,7 @@ from dbdaora.backends.redis.protocol import (
     Members,
     NodeGate,
     RedisSide,
+    get_then_lease,
     hgetall_then_lease,
 )
 from dbdaora.backends.redis.scripts import (
@@ -178,6 +182,11 @@ class ClusterStore(SingleKeyOperations):
     ) -> tuple[dict[bytes, bytes], bytes | None]:
         return await hgetall_then_lease(self, key, marker, token)
 
+    async def get_or_lease(
+        self, key: bytes, marker: bytes, token: bytes
+    ) -> tuple[bytes | None, bytes | None]:
+        return await get_then_lease(self, key, marker, token)
+
     async def _fill(self, writes: Sequence[tuple[bytes, bytes, list[Any]]], token: bytes) -> None:
         """Write each (K, M, fill args) under rule 1 of the module docstring."""
         held = await self._link.run_all([ops.get(marker) for _, marker, _ in writes])
@@ -204,6 +213,13 @@ class ClusterStore(SingleKeyOperations):
         await self._fill(
             [(key, marker, [ttl or 0, "HSET", *flat_hash(value)]) for key, marker, value in items],
             token,
+        )
+
+    async def fill_strings(
+        self, items: Sequence[tuple[bytes, bytes, bytes]], token: bytes, ttl: int | None
+    ) -> None:
+        await self._fill(
+            [(key, marker, [ttl or 0, "SET", value]) for key, marker, value in items], token
         )
 
     async def fill_sorted_set(
@@ -245,6 +261,16 @@ class ClusterStore(SingleKeyOperations):
             return self._link.run_scripts(
                 REPLACE,
                 [([items[i][0]], [ttl or 0, "HSET", *flat_hash(items[i][2])]) for i in mine],
+            )
+
+        await self._under_claim([(key, marker) for key, marker, _ in items], token, write)
+
+    async def put_strings(
+        self, items: Sequence[tuple[bytes, bytes, bytes]], token: bytes, ttl: int | None
+    ) -> None:
+        def write(mine: list[int]) -> Awaitable[object]:
+            return self._link.run_scripts(
+                REPLACE, [([items[i][0]], [ttl or 0, "SET", items[i][2]]) for i in mine]
             )
 
         await self._under_claim([(key, marker) for key, marker, _ in items], token, write)

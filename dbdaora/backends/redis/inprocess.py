@@ -1,7 +1,7 @@
-"""``memory://`` on the Redis side: ``InProcessRedis``, Redis semantics in a dict.
+"""``memory://`` on the Redis side: ``InProcessRedis``, Redis semantics in dicts (``keyspace``).
 
 The embedded default and the tests' stand-in for a server: hashes, sorted sets,
-string markers, TTL expiry. A command on a key of another type raises
+strings (flags and markers), TTL expiry. A command on a key of another type raises
 ``BadDataError``, as Redis answers WRONGTYPE. No operation awaits midway, so each is atomic as a
 Lua script is; each write mirrors its script in ``scripts`` step by step. Set
 ``down = True`` to make every call fail as a lost Redis connection does. Not for
@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dbdaora.backends import geo, zset
+from dbdaora.backends.redis.keyspace import Hash, Keyspace
 from dbdaora.backends.redis.protocol import (
     EPOCH_KEY,
     SWEEP_KEY,
@@ -27,26 +28,10 @@ from dbdaora.backends.redis.protocol import (
     Pairs,
     RedisSide,
 )
-from dbdaora.exceptions import BackendError, BadDataError
 from dbdaora.lease import LEASE_SECONDS, NOT_FOUND
 
 
-class _Hash(dict[bytes, bytes]):
-    """A hash's fields; its own type, so a hash and a sorted set are told apart."""
-
-
-class _ZSet(dict[bytes, float]):
-    """A sorted set's members and scores."""
-
-
-_Value = _Hash | _ZSet | bytes
-
-
-def _bytes(value: str | bytes) -> bytes:
-    return value.encode() if isinstance(value, str) else value
-
-
-class InProcessRedis:
+class InProcessRedis(Keyspace):
     """An in-process Redis stand-in for hashes, sorted sets and string markers.
 
     It holds only the data, as bytes and floats the way Redis keeps them, and the
@@ -63,122 +48,9 @@ class InProcessRedis:
     ) -> None:
         # autopipeline is accepted for a uniform constructor: in-process calls
         # have no round trips to batch.
-        self.url = url
-        self.down = False
-        self._clock = clock
-        self._data: dict[bytes, _Value] = {}
-        self._deadlines: dict[bytes, float] = {}
+        super().__init__(url, clock)
         self.instance = os.urandom(20).hex().encode()  # as Redis's run_id
         self.restored = False  # as Redis's INFO persistence: started with data
-
-    # -- inspection, for tests and demos -------------------------------------------
-
-    def raw(self, key: bytes) -> _Value | None:
-        """The value under ``key`` (a dict for hashes and sets, bytes for markers)."""
-        return self._get(key)
-
-    def ttl(self, key: bytes) -> float | None:
-        """Seconds left, None without expiry; like Redis TTL but -2 is None via ``raw``."""
-        if self._get(key) is None or key not in self._deadlines:
-            return None
-        return self._deadlines[key] - self._clock()
-
-    def keys(self) -> list[bytes]:
-        return [key for key in list(self._data) if self._get(key) is not None]
-
-    # -- Redis's commands, on the dicts ----------------------------------------------
-
-    def _check(self) -> None:
-        if self.down:
-            raise BackendError("connection lost", url=self.url) from ConnectionError(
-                "memory store is down"
-            )
-
-    def _get(self, key: bytes) -> _Value | None:
-        deadline = self._deadlines.get(key)
-        if deadline is not None and deadline <= self._clock():
-            del self._data[key]
-            del self._deadlines[key]
-            return None
-        return self._data.get(key)
-
-    def _set(self, key: bytes, value: _Value, ttl: float | None) -> None:
-        self._data[key] = value
-        if ttl:
-            self._deadlines[key] = self._clock() + ttl
-        else:
-            self._deadlines.pop(key, None)
-
-    def _delete(self, key: bytes) -> None:
-        self._data.pop(key, None)
-        self._deadlines.pop(key, None)
-
-    def _wrong_type(self, key: bytes) -> BadDataError:
-        return BadDataError(
-            f"Redis refused the data: WRONGTYPE Operation against a key holding the wrong kind "
-            f"of value ({key!r})",
-            url=self.url,
-        )
-
-    def _hash(self, key: bytes) -> _Hash:
-        """The hash at ``key``; a new empty one (not stored) where there is none."""
-        value = self._get(key)
-        if value is None:
-            return _Hash()
-        if type(value) is not _Hash:
-            raise self._wrong_type(key)
-        return value
-
-    def _zset(self, key: bytes) -> _ZSet:
-        """The sorted set at ``key``; a new empty one (not stored) where there is none."""
-        value = self._get(key)
-        if value is None:
-            return _ZSet()
-        if type(value) is not _ZSet:
-            raise self._wrong_type(key)
-        return value
-
-    def _string(self, key: bytes) -> bytes | None:
-        """GET: the string at ``key``, None where there is none."""
-        value = self._get(key)
-        if value is not None and not isinstance(value, bytes):
-            raise self._wrong_type(key)
-        return value
-
-    def _expire(self, key: bytes, ttl: int | None) -> None:
-        """EXPIRE where ``ttl`` asks for one: a key that is gone stays gone."""
-        if ttl and self._get(key) is not None:
-            self._deadlines[key] = self._clock() + ttl
-
-    def _hset(self, key: bytes, value: HashValue) -> None:
-        """HSET: the fields set, the hash made if absent (with no fields, nothing)."""
-        if value:
-            self._data[key] = current = self._hash(key)
-            current.update((field, _bytes(text)) for field, text in value.items())
-
-    def _zadd(self, key: bytes, members: Members) -> None:
-        """ZADD: the members added, the set made if absent (with no members, nothing).
-
-        Scores become floats, as Redis keeps them, whatever number the fallback held.
-        """
-        if members:
-            self._data[key] = current = self._zset(key)
-            current.update((member.encode(), float(score)) for member, score in members)
-
-    def _zrem(self, key: bytes, members: Sequence[str]) -> None:
-        """ZREM: a set left empty is gone, as in Redis."""
-        current = self._zset(key)
-        for member in members:
-            current.pop(member.encode(), None)
-        if key in self._data and not current:
-            self._delete(key)
-
-    def _set_nx_get(self, marker: bytes, token: bytes) -> bytes | None:
-        """SET NX GET EX LEASE_SECONDS: the value before; ``token`` set where there was none."""
-        value = self._string(marker)
-        if value is None:
-            self._set(marker, token, LEASE_SECONDS)
-        return value
 
     # -- RedisSide -------------------------------------------------------------------
 
@@ -215,6 +87,10 @@ class InProcessRedis:
         self._check()
         return len(self._hash(key))
 
+    async def get_strings(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        self._check()
+        return [self._string(key) for key in keys]
+
     async def lease(self, markers: Sequence[bytes], token: bytes) -> list[bytes | None]:
         self._check()
         # mirrors operations.lease, once a marker
@@ -232,6 +108,34 @@ class InProcessRedis:
         if found:
             return dict(found), None
         return {}, self._set_nx_get(marker, token)
+
+    async def get_or_lease(
+        self, key: bytes, marker: bytes, token: bytes
+    ) -> tuple[bytes | None, bytes | None]:
+        self._check()
+        # mirrors scripts.GET_OR_LEASE
+        found = self._string(key)
+        return (found, None) if found is not None else (None, self._set_nx_get(marker, token))
+
+    async def fill_strings(
+        self, items: Sequence[tuple[bytes, bytes, bytes]], token: bytes, ttl: int | None
+    ) -> None:
+        self._check()
+        for key, marker, value in items:
+            # mirrors scripts.FILL
+            if self._string(marker) == token:
+                self._delete(marker)
+                self._set(key, value, ttl)
+
+    async def put_strings(
+        self, items: Sequence[tuple[bytes, bytes, bytes]], token: bytes, ttl: int | None
+    ) -> None:
+        self._check()
+        for key, marker, value in items:
+            # mirrors scripts.PUT_STRING
+            if not self._unclaimed(key, marker, token):
+                self._delete(marker)
+                self._set(key, value, ttl)
 
     async def fill_hashes(
         self, items: Sequence[tuple[bytes, bytes, HashValue]], token: bytes, ttl: int | None
@@ -389,7 +293,7 @@ class InProcessRedis:
                 self._delete(key)
         epochs = self._hash(EPOCH_KEY)
         recorded = dict.fromkeys([*prefixes, *keep], instance)
-        self._set(EPOCH_KEY, _Hash({**epochs, **recorded}), None)
+        self._set(EPOCH_KEY, Hash({**epochs, **recorded}), None)
         return True
 
     async def zrange(self, key: bytes, start: int, stop: int, *, reverse: bool) -> Pairs:

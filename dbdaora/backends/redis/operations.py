@@ -4,8 +4,8 @@ Each function says which command one store operation sends and returns it as an
 ``Operation``: a function of a command target (redis-py's client or pipeline, or
 the multiplexer's encoder), for the store's link to run. What a command means
 to dbdaora lives here and in ``scripts``; how it reaches a server lives in ``wire``.
-``get``, ``mark_not_found`` and ``zrem`` serve the cluster alone, whose link runs
-them on redis-py's client; the rest also run on the multiplexer's encoder.
+``mark_not_found`` and ``zrem`` serve the cluster alone, whose link runs them on
+redis-py's client; the rest also run on the multiplexer's encoder.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What every Redis-side store implements: ``RedisSide``.
 
-The Redis side holds hashes, sorted sets and not-found markers, in operations
+The Redis side holds hashes, sorted sets, flags (strings) and not-found markers, in operations
 that each map to one round trip. It takes already-encoded keys and values and
 knows nothing of models, sessions, caches or breakers. The writes keep the lease
 protocol of ``dbdaora.lease``; each docstring below says which step it is.
@@ -112,6 +112,30 @@ class RedisSide(Protocol):
         """
         ...
 
+    async def get_strings(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        """GET of each key, in order, None where there is none (a flag's ``1`` or ``0``)."""
+        ...
+
+    async def get_or_lease(
+        self, key: bytes, marker: bytes, token: bytes
+    ) -> tuple[bytes | None, bytes | None]:
+        """A string, or on a miss what ``lease`` answers for its marker, in one call.
+
+        A hit is ``(value, None)``; a miss is ``(None, before)``, as
+        ``hgetall_or_lease`` answers for a hash.
+        """
+        ...
+
+    async def fill_strings(
+        self, items: Sequence[tuple[bytes, bytes, bytes]], token: bytes, ttl: int | None
+    ) -> None:
+        """Write each (key, marker, value) whose marker still holds ``token``, and drop the
+        marker: a flag's fill, ``1`` where the fallback has the record, ``0`` where not.
+
+        As ``fill_hashes``, the cluster fills only absent keys.
+        """
+        ...
+
     async def fill_hashes(
         self, items: Sequence[tuple[bytes, bytes, HashValue]], token: bytes, ttl: int | None
     ) -> None:
@@ -147,6 +171,13 @@ class RedisSide(Protocol):
         self, items: Sequence[tuple[bytes, bytes, HashValue]], token: bytes, ttl: int | None
     ) -> None:
         """Replace each (key, marker, hash) under the claim: the new hash, its TTL, no marker."""
+        ...
+
+    async def put_strings(
+        self, items: Sequence[tuple[bytes, bytes, bytes]], token: bytes, ttl: int | None
+    ) -> None:
+        """Set each (key, marker, value) under the claim: the value, its TTL, no marker
+        (a flag's add writes ``1``, its delete ``0``)."""
         ...
 
     async def put_sorted_set(
@@ -258,6 +289,17 @@ async def hgetall_then_lease(
         return found, None
     (before,) = await store.lease([marker], token)
     return {}, before
+
+
+async def get_then_lease(
+    store: RedisSide, key: bytes, marker: bytes, token: bytes
+) -> tuple[bytes | None, bytes | None]:
+    """``get_or_lease`` as two calls, for a store that cannot make it one."""
+    (found,) = await store.get_strings([key])
+    if found is not None:
+        return found, None
+    (before,) = await store.lease([marker], token)
+    return None, before
 
 
 class NodeGate(Protocol):

@@ -88,8 +88,8 @@ return 1
 """)
 """The lease holder's fill: K rewritten, M dropped, if M still holds the token.
 
-KEYS: K, M. ARGV: token, ttl, command (``HSET`` or ``ZADD``), then its pairs.
-Returns 1 when it wrote, 0 when the lease was gone.
+KEYS: K, M. ARGV: token, ttl, command (``HSET``, ``ZADD``, or ``SET`` and a flag's
+value), then its pairs. Returns 1 when it wrote, 0 when the lease was gone.
 """
 
 HGETALL_OR_LEASE = Script(f"""
@@ -103,6 +103,19 @@ return {{}}
 
 KEYS: K, M. ARGV: token. Returns the hash (an even count of items); on a miss,
 M's value before as a list of one, or an empty list when this call took the lease.
+"""
+
+GET_OR_LEASE = Script(f"""
+local found = redis.call('GET', KEYS[1])
+if found then return {{found}} end
+local before = redis.call('SET', KEYS[2], ARGV[1], 'NX', 'GET', 'EX', {LEASE_SECONDS})
+if before then return {{false, before}} end
+return {{}}
+""")
+"""A string (a flag's ``1`` or ``0``), or on a miss the lease taken on its marker.
+
+KEYS: K, M. ARGV: token. Returns K's value as a list of one; on a miss, nil
+then M's value before, or an empty list when this call took the lease.
 """
 
 FILL_MISSING = Script(f"""
@@ -133,6 +146,22 @@ return 1
 
 KEYS: K, M. ARGV: token, ttl, then field/value pairs. Returns 1 when it wrote,
 0 when the claim was gone (K and M dropped).
+"""
+
+PUT_STRING = Script(f"""{_UNCLAIMED}
+redis.call('DEL', KEYS[2])
+if ARGV[2] == '0' then
+  redis.call('SET', KEYS[1], ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[2])
+end
+return 1
+""")
+"""A flag written under the writer's claim: K set to the value (``1`` for an add,
+``0`` for a delete) with its TTL, M dropped.
+
+KEYS: K, M. ARGV: token, ttl, value. Returns 1 when it wrote, 0 when the claim
+was gone (K and M dropped).
 """
 
 PUT_SET = Script(f"""{_UNCLAIMED}
@@ -197,8 +226,8 @@ return 1
 """)
 """A fill's K write on a cluster: only where K is absent.
 
-KEYS: K. ARGV: ttl, command (``HSET`` or ``ZADD``), then its pairs. Returns 1
-when it wrote, 0 when K existed.
+KEYS: K. ARGV: ttl, command (``HSET``, ``ZADD``, or ``SET`` and a flag's value),
+then its pairs. Returns 1 when it wrote, 0 when K existed.
 """
 
 RELEASE = Script("""
@@ -219,7 +248,8 @@ return 1
 """)
 """K replaced whole.
 
-KEYS: K. ARGV: ttl, command (``HSET`` or ``ZADD``), then its pairs.
+KEYS: K. ARGV: ttl, command (``HSET``, ``ZADD``, or ``SET`` and a flag's value),
+then its pairs.
 """
 
 ADD_MEMBERS_NO_MARKER = Script(f"""

@@ -32,9 +32,11 @@ from dbdaora.backends.redis.scripts import (
     EPOCHS,
     FILL,
     FILL_MISSING,
+    GET_OR_LEASE,
     HGETALL_OR_LEASE,
     PUT_HASH,
     PUT_SET,
+    PUT_STRING,
     REMOVE_MEMBERS,
     SWEEP_END,
     SWEEP_START,
@@ -84,6 +86,9 @@ class SingleKeyOperations:
 
     async def exists(self, key: bytes) -> bool:
         return bool(await self._link.run(ops.exists(key)))
+
+    async def get_strings(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        return await self._link.run_all([ops.get(key) for key in keys])
 
     async def hlen(self, key: bytes) -> int:
         return int(await self._link.run(ops.hlen(key)))
@@ -169,6 +174,30 @@ class RedisStore(SingleKeyOperations):
             return {}, reply[0]
         items = iter(reply)
         return dict(zip(items, items, strict=True)), None
+
+    async def get_or_lease(
+        self, key: bytes, marker: bytes, token: bytes
+    ) -> tuple[bytes | None, bytes | None]:
+        reply: list[bytes | None] = await self._link.run_script(
+            GET_OR_LEASE, [key, marker], [token]
+        )
+        if len(reply) == 1:
+            return reply[0], None
+        return None, reply[1] if reply else None
+
+    async def fill_strings(
+        self, items: Sequence[tuple[bytes, bytes, bytes]], token: bytes, ttl: int | None
+    ) -> None:
+        await self._link.run_scripts(
+            FILL, [([key, marker], [token, ttl or 0, "SET", value]) for key, marker, value in items]
+        )
+
+    async def put_strings(
+        self, items: Sequence[tuple[bytes, bytes, bytes]], token: bytes, ttl: int | None
+    ) -> None:
+        await self._link.run_scripts(
+            PUT_STRING, [([key, marker], [token, ttl or 0, value]) for key, marker, value in items]
+        )
 
     async def fill_hashes(
         self, items: Sequence[tuple[bytes, bytes, HashValue]], token: bytes, ttl: int | None

@@ -29,7 +29,15 @@ from dbdaora import (
 from dbdaora.backends import InProcessRedis
 from dbdaora.backends.fallback.datastore.store import DatastoreFallback
 from tests.support.datastore_server import DatastoreEmulator, datastore_emulator
-from tests.support.models import Follow, Person, Profile, Ranking, Top, sample_profile
+from tests.support.models import (
+    Follow,
+    Person,
+    Profile,
+    Ranking,
+    Seen,
+    Top,
+    sample_profile,
+)
 
 NAMESPACE = "layout"
 
@@ -166,6 +174,23 @@ async def test_sorted_set_layout(session: Session, raw: datastore.Client) -> Non
     assert entity.exclude_from_indexes == {"data"}
     await Ranking.objects.using(session).remove("b1", "ann", "bob", "cid")
     assert _get(raw, "ranking", "b1") is None
+
+
+async def test_flag_layout(session: Session, raw: datastore.Client) -> None:
+    """A set flag is one entity {"value": True}, unindexed, named by its key parts (0.27's);
+    any entity under its key is a set flag, as 0.27 read it."""
+    seen = Seen.objects.using(session)
+    await seen.add(Seen(user="ann", item=7))
+    entity = _get(raw, "seen", "ann:7")
+    assert entity is not None
+    assert dict(entity) == {"value": True}
+    assert entity.exclude_from_indexes == {"value"}
+    written = datastore.Entity(raw.key("seen", "bob:3"))
+    written.update({"value": "anything"})
+    raw.put(written)
+    assert await seen.exists_many([("bob", 3), ("bob", 4)]) == [True, False]
+    await seen.delete("ann", 7)
+    assert _get(raw, "seen", "ann:7") is None
 
 
 async def test_reads_what_dbdaora_027_wrote(

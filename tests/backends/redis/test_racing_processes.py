@@ -3,8 +3,9 @@ keys at the same moment, round after round, and once both calls of a pair return
 Redis never holds one writer's value while the fallback holds the other's.
 
 Each round both writers (``tests/support/race_worker.py``) send a write of every
-key at once; in even rounds both add (different values), in odd rounds one adds
-while the other deletes (a hash) or removes the member (a sorted set). A barrier
+key at once; in even rounds both add (different values, but for a flag), in odd
+rounds one adds while the other deletes (a hash, a flag) or removes the member (a
+sorted set). A barrier
 holds them between rounds while the test reads Redis raw and the fallback.
 """
 
@@ -19,7 +20,7 @@ import pytest
 
 from dbdaora import Session
 from tests.support import race_worker
-from tests.support.models import Person, Ranking
+from tests.support.models import Liked, Person, Ranking
 from tests.support.race_worker import Plan, disagreements, names
 
 CASES = {
@@ -29,14 +30,23 @@ CASES = {
     "postgres-hash": ("redis", "postgres", Plan("hash", keys=100, rounds=6, lanes=8)),
     "postgres-zset": ("redis", "postgres", Plan("zset", keys=50, rounds=6, lanes=8)),
     "cluster-postgres-hash": ("cluster", "postgres", Plan("hash", keys=50, rounds=4, lanes=8)),
+    "postgres-flag": ("redis", "postgres", Plan("flag", keys=100, rounds=6, lanes=8)),
+    "cluster-postgres-flag": ("cluster", "postgres", Plan("flag", keys=50, rounds=4, lanes=8)),
 }
 
 
+def _meta(plan: Plan) -> Any:
+    return {"hash": Person, "zset": Ranking, "flag": Liked}[plan.kind]._meta
+
+
 async def _compare(plan: Plan, session: Session, raw: Any) -> list[str]:
-    meta = Person._meta if plan.kind == "hash" else Ranking._meta
+    meta = _meta(plan)
     keys = [(meta.redis_key(name), meta.marker_key(name)) for name in names(plan)]
-    if plan.kind == "hash":
-        copies: list[Any] = [raw.hgetall(key) for key, _ in keys]
+    if plan.kind == "flag":
+        copies: list[Any] = [raw.get(key) for key, _ in keys]
+        records = await session.fallback.get_many(meta, names(plan))
+    elif plan.kind == "hash":
+        copies = [raw.hgetall(key) for key, _ in keys]
         records = await session.fallback.get_many(meta, names(plan))
     else:
         copies = [raw.zrange(key, 0, -1, withscores=True) for key, _ in keys]
@@ -62,7 +72,7 @@ async def test_racing_writers_leave_redis_agreeing_with_the_fallback(
     else:
         fallback = request.getfixturevalue("postgres_url")
     session = Session(memory=memory, fallback=fallback, cache=None)
-    meta = Person._meta if plan.kind == "hash" else Ranking._meta
+    meta = _meta(plan)
     # Only this model's table: other test modules declare other models named Person.
     await session.fallback.create_all([meta])
     for name in names(plan):

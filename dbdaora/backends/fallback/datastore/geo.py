@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from google.cloud.datastore import Entity, Key
 from google.cloud.datastore.query import PropertyFilter
 
+from dbdaora.backends.fallback.datastore import rpc
 from dbdaora.backends.fallback.datastore.layout import key_for
 from dbdaora.backends.fallback.protocol import Points
 from dbdaora.meta import CorruptData
@@ -47,9 +48,6 @@ class GeoEntities:
         async def _run(
             self, action: str, work: Callable[[Any], T], names: Sequence[str] = ()
         ) -> T: ...
-
-        @staticmethod
-        def _committed(rpc: Callable[[], T]) -> T: ...
 
     def _point_key(self, meta: ModelMeta, name: str, member: str) -> Key:
         return key_for(meta, f"{name}:{member}", self.project, self.namespace)
@@ -126,4 +124,4 @@ class GeoEntities:
         """``commit`` each chunk of ``items`` a commit may hold, one after another."""
         for i in range(0, len(items), _COMMIT_LIMIT):
             chunk = items[i : i + _COMMIT_LIMIT]
-            self._committed(functools.partial(commit, chunk))
+            rpc.commit(functools.partial(commit, chunk))

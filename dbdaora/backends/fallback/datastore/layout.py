@@ -5,7 +5,9 @@
 A hash model is one entity per instance: one property per field, key fields
 included, excluded from indexes unless declared ``Field(index=True)``. A sorted
 set is one entity whose ``data`` property is the flat list ``[member1, score1,
-...]``, ascending, excluded from indexes. Values keep Datastore's native types
+...]``, ascending, excluded from indexes. A set flag is one entity holding
+``{"value": True}``, excluded from indexes; any entity under its key is a set
+flag, whatever it holds, as 0.27 read it. Values keep Datastore's native types
 where it has them (``str``, ``int``, ``float``, ``bool``, ``bytes``, aware
 ``datetime``); every other value is stored as its field codec's text (JSON, ISO
 dates, decimals). Naive datetimes are text too: Datastore would return them as
@@ -35,6 +37,7 @@ from dbdaora.meta import CorruptData, FieldInfo, ModelMeta
 MAX_INDEXED_BYTES = 1500
 MAX_ENTITY_BYTES = 1_048_572
 DATA = "data"
+VALUE = "value"
 _INT64 = range(-(2**63), 2**63)
 
 Convert = Callable[[Any], Any]
@@ -222,6 +225,23 @@ class HashLayout:
             else:
                 raise CorruptData(f"{self.meta.name}.{field.name} is missing")
         return self.meta.build(values)
+
+
+class FlagLayout:
+    """A flag model's set flags as entities ``{"value": True}`` (0.27's), and back."""
+
+    def __init__(self, meta: ModelMeta) -> None:
+        self.meta = meta
+
+    def to_entity(self, key: Key, entity: Any) -> Entity:
+        """The entity of a set flag (the manager refuses one that is not set)."""
+        record = Entity(key, exclude_from_indexes=(VALUE,))
+        record[VALUE] = True
+        return record
+
+    def from_entity(self, record: Entity) -> Any:
+        """The set flag an entity stands for, its key parts read from its key name."""
+        return self.meta.flag_entity(self.meta.parts_of(record.key.name))
 
 
 class SetLayout:

@@ -34,25 +34,30 @@ from urllib.parse import parse_qs, urlsplit
 
 from google.api_core.exceptions import (
     Aborted,
-    Cancelled,
-    DeadlineExceeded,
     GoogleAPIError,
-    InternalServerError,
-    ServiceUnavailable,
-    Unknown,
 )
-from google.api_core.retry import Retry
 from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import GoogleAuthError
 from google.cloud import datastore
 
 from dbdaora.backends.fallback.datastore import repairs
 from dbdaora.backends.fallback.datastore.geo import GeoEntities
-from dbdaora.backends.fallback.datastore.layout import HashLayout, SetLayout, key_for, names_after
+from dbdaora.backends.fallback.datastore.layout import (
+    FlagLayout,
+    HashLayout,
+    SetLayout,
+    key_for,
+    names_after,
+)
+from dbdaora.backends.fallback.datastore.rpc import (
+    Deadline,
+    UnansweredError,
+    commit,
+)
 from dbdaora.backends.fallback.protocol import Members, Repair
 from dbdaora.backends.urls import mask_url
 from dbdaora.exceptions import BackendError, ConfigurationError, OutcomeUnknownError, failure_text
-from dbdaora.meta import CorruptData, ModelMeta
+from dbdaora.meta import CorruptData, ModelMeta, StoreKind
 
 T = TypeVar("T")
 
@@ -63,56 +68,6 @@ PING_KIND = "DbdaoraPing"
 EMULATOR_VARIABLE = "DATASTORE_EMULATOR_HOST"
 _OPTIONS = frozenset({"namespace", "pool_size", "timeout", "emulator_host"})
 _DRIVER_ERRORS = (GoogleAPIError, GoogleAuthError, OSError)
-# The client turns retry=None into its default retry, which keeps trying for 60 s;
-# this one never retries, so every RPC ends by the call's deadline.
-_NO_RETRY = Retry(predicate=lambda exc: False)
-# Answers that do not say whether a commit was applied (Google's guidance for
-# Commit: DEADLINE_EXCEEDED and UNAVAILABLE may or may not have been applied).
-_UNSETTLED = (DeadlineExceeded, ServiceUnavailable, InternalServerError, Unknown, Cancelled)
-# gRPC's words for a channel that never reached the server: nothing was sent.
-_NOT_CONNECTED = ("failed to connect", "connection refused")
-
-
-class _NotSentError(TimeoutError):
-    """The call's deadline ran out before an RPC was sent."""
-
-
-class _UnansweredError(Exception):
-    """A commit was sent and its answer does not say whether it was applied."""
-
-
-def _commit(rpc: Callable[[], T]) -> T:
-    """Run one RPC that commits; an error that leaves its fate open becomes ``_UnansweredError``."""
-    try:
-        return rpc()
-    except _NotSentError:
-        raise
-    except _UNSETTLED as exc:
-        if isinstance(exc, ServiceUnavailable) and any(
-            words in str(exc).lower() for words in _NOT_CONNECTED
-        ):
-            raise
-        raise _UnansweredError(str(exc)) from exc
-    except (TimeoutError, OSError) as exc:
-        raise _UnansweredError(str(exc) or type(exc).__name__) from exc
-
-
-class _Deadline:
-    """The time left to one store call, shared by its RPCs."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._end = time.monotonic() + seconds
-
-    def left(self) -> float:
-        return max(self._end - time.monotonic(), 0.0)
-
-    def rpc(self) -> dict[str, Any]:
-        """Keyword arguments for the next RPC. Raises TimeoutError once time is up."""
-        left = self.left()
-        if left <= 0:
-            raise _NotSentError(f"no answer within {self.seconds:g} s")
-        return {"retry": _NO_RETRY, "timeout": left}
 
 
 def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
@@ -137,8 +92,6 @@ def _positive(
 class DatastoreFallback(GeoEntities):
     """The fallback on Google Cloud Datastore (or its emulator)."""
 
-    _committed = staticmethod(_commit)  # for GeoEntities, which cannot import this module
-
     def __init__(self, url: str) -> None:
         self.url = mask_url(url)
         parts = urlsplit(url)
@@ -159,7 +112,7 @@ class DatastoreFallback(GeoEntities):
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._client: datastore.Client | None = None
-        self._hash_layouts: dict[type, HashLayout] = {}
+        self._hash_layouts: dict[type, HashLayout | FlagLayout] = {}
         self._set_layouts: dict[type, SetLayout] = {}
 
     # -- plumbing -------------------------------------------------------------------
@@ -194,7 +147,7 @@ class DatastoreFallback(GeoEntities):
         return client
 
     async def _run(
-        self, action: str, work: Callable[[_Deadline], T], names: Sequence[str] = ()
+        self, action: str, work: Callable[[Deadline], T], names: Sequence[str] = ()
     ) -> T:
         """Run ``work`` in the pool with a fresh deadline; driver errors become BackendError.
 
@@ -202,11 +155,11 @@ class DatastoreFallback(GeoEntities):
         answer raises ``OutcomeUnknownError`` naming them. Any other error means
         nothing was written.
         """
-        deadline = _Deadline(self._timeout)
+        deadline = Deadline(self._timeout)
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor(), work, deadline)
-        except _UnansweredError as exc:
+        except UnansweredError as exc:
             raise OutcomeUnknownError(
                 f"Datastore {action}: commit got no answer: {exc}", url=self.url, unknown=names
             ) from exc.__cause__
@@ -230,10 +183,12 @@ class DatastoreFallback(GeoEntities):
         """Nothing to create: Datastore kinds need no schema, and entities bring their own."""
         return None
 
-    def _hash(self, meta: ModelMeta) -> HashLayout:
+    def _hash(self, meta: ModelMeta) -> HashLayout | FlagLayout:
+        """The layout of a model with one record per entity: a hash's, or a flag's."""
         layout = self._hash_layouts.get(meta.model)
         if layout is None:
-            layout = self._hash_layouts[meta.model] = HashLayout(meta)
+            kind = FlagLayout if meta.kind is StoreKind.FLAG else HashLayout
+            layout = self._hash_layouts[meta.model] = kind(meta)
         return layout
 
     def _set(self, meta: ModelMeta) -> SetLayout:
@@ -251,7 +206,7 @@ class DatastoreFallback(GeoEntities):
         layout = self._hash(meta)
         keys = [self._key(meta, name) for name in dict.fromkeys(names)]
 
-        def lookup(chunk: Sequence[datastore.Key], deadline: _Deadline) -> dict[str, Any]:
+        def lookup(chunk: Sequence[datastore.Key], deadline: Deadline) -> dict[str, Any]:
             found = self._datastore().get_multi(chunk, **deadline.rpc())
             return {record.key.name: layout.from_entity(record) for record in found}
 
@@ -274,8 +229,8 @@ class DatastoreFallback(GeoEntities):
             layout.to_entity(self._key(meta, name), entity) for name, entity in latest.items()
         ]
 
-        def put(chunk: Sequence[datastore.Entity], deadline: _Deadline) -> None:
-            _commit(lambda: self._datastore().put_multi(chunk, **deadline.rpc()))
+        def put(chunk: Sequence[datastore.Entity], deadline: Deadline) -> None:
+            commit(lambda: self._datastore().put_multi(chunk, **deadline.rpc()))
 
         chunks = _chunks(records, COMMIT_LIMIT)
         named = _chunks(list(latest), COMMIT_LIMIT)
@@ -316,12 +271,12 @@ class DatastoreFallback(GeoEntities):
         key = self._key(meta, name)
         await self._run(
             "delete",
-            lambda deadline: _commit(lambda: self._datastore().delete(key, **deadline.rpc())),
+            lambda deadline: commit(lambda: self._datastore().delete(key, **deadline.rpc())),
             [name],
         )
 
     async def record_names(self, meta: ModelMeta, after: str | None, limit: int) -> list[str]:
-        def page(deadline: _Deadline) -> list[str]:
+        def page(deadline: Deadline) -> list[str]:
             return names_after(self._datastore(), meta, after, limit, deadline.rpc())
 
         return await self._run("query names", page)
@@ -334,7 +289,7 @@ class DatastoreFallback(GeoEntities):
     async def get_members(self, meta: ModelMeta, name: str) -> list[tuple[str, float]] | None:
         layout, key = self._set(meta), self._key(meta, name)
 
-        def lookup(deadline: _Deadline) -> list[tuple[str, float]] | None:
+        def lookup(deadline: Deadline) -> list[tuple[str, float]] | None:
             record = self._datastore().get(key, **deadline.rpc())
             return None if record is None else layout.members(record)
 
@@ -369,7 +324,7 @@ class DatastoreFallback(GeoEntities):
     # -- repair records (``datastore/repairs.py``) -----------------------------------------
 
     async def add_repairs(self, keys: Sequence[bytes]) -> None:
-        def add(chunk: Sequence[bytes], deadline: _Deadline) -> None:
+        def add(chunk: Sequence[bytes], deadline: Deadline) -> None:
             repairs.add(self._datastore(), chunk, deadline.rpc)
 
         for chunk in _chunks(keys, COMMIT_LIMIT):
@@ -381,7 +336,7 @@ class DatastoreFallback(GeoEntities):
         )
 
     async def clear_repairs(self, records: Sequence[Repair]) -> None:
-        def clear(chunk: Sequence[Repair], deadline: _Deadline) -> None:
+        def clear(chunk: Sequence[Repair], deadline: Deadline) -> None:
             repairs.clear(self._datastore(), chunk, deadline.rpc)
 
         for chunk in _chunks(records, COMMIT_LIMIT):
@@ -393,7 +348,7 @@ class DatastoreFallback(GeoEntities):
         self,
         key: datastore.Key,
         change: Callable[[datastore.Entity | None], datastore.Entity | None],
-        deadline: _Deadline,
+        deadline: Deadline,
     ) -> bool:
         """Read one entity, put ``change(it)`` (delete on None), all in one transaction.
 
@@ -412,7 +367,7 @@ class DatastoreFallback(GeoEntities):
                     transaction.delete(key)
                 else:
                     transaction.put(replacement)
-                _commit(functools.partial(transaction.commit, **deadline.rpc()))
+                commit(functools.partial(transaction.commit, **deadline.rpc()))
                 return current is None
             except Aborted:
                 _rollback(transaction, deadline)
@@ -423,7 +378,7 @@ class DatastoreFallback(GeoEntities):
                 raise
 
 
-def _rollback(transaction: Any, deadline: _Deadline) -> None:
+def _rollback(transaction: Any, deadline: Deadline) -> None:
     """Release a begun transaction's locks; best effort, the caller raises the real error."""
     if transaction.id is not None and deadline.left() > 0:
         with contextlib.suppress(Exception):

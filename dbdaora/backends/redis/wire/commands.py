@@ -65,6 +65,9 @@ class Commands:
     def exists(self, *keys: bytes) -> Command:
         return self._command(None, b"EXISTS", *keys)
 
+    def get(self, key: bytes) -> Command:
+        return self._command(None, b"GET", key)
+
     def hlen(self, key: bytes) -> Command:
         return self._command(None, b"HLEN", key)
 
