@@ -13,9 +13,10 @@ Side = tuple[Any, RawView]
 """A Redis-side store and a raw view of what it holds."""
 
 
-@pytest.fixture(params=["memory", "redis", "redis-direct", "cluster"])
+@pytest.fixture(params=["memory", "redis", "redis-direct", "tracked", "cluster"])
 async def side(request: pytest.FixtureRequest) -> AsyncIterator[Side]:
-    """A Redis-side store and a raw view of it; redis-direct is RedisStore unpipelined."""
+    """A Redis-side store and a raw view of it; redis-direct is RedisStore unpipelined,
+    tracked is RedisStore tracking keys for a cache (RESP3)."""
     if request.param == "redis-direct":
         from dbdaora.backends.redis.single import RedisStore
 
