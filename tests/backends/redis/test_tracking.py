@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -261,9 +260,11 @@ async def test_redis_cli_changes_drop_the_entry(
         await people.add(Person(id="a", name="old"))
         await people.get("a")
         assert session.stats()["cache"]["entries"] == 1
-        subprocess.run(
-            ["redis-cli", "-p", str(redis_proc.port), *command], check=True, capture_output=True
+        cli = await asyncio.create_subprocess_exec(
+            *("redis-cli", "-p", str(redis_proc.port), *command),
+            stdout=asyncio.subprocess.DEVNULL,
         )
+        assert await cli.wait() == 0
         await _until(lambda: session.stats()["cache"]["entries"] == 0)
         assert (await people.get("a")).name == "old"  # read through from the fallback
 

@@ -73,7 +73,7 @@ async def test_a_failover_flushes_and_a_write_on_the_new_master_is_read(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        out, err = await asyncio.wait_for(writer.communicate(), 30)
+        _, err = await asyncio.wait_for(writer.communicate(), 30)
         assert writer.returncode == 0, err.decode()
         await _until_name(people, "v1", REACH_BOUND)
         assert session.stats()["cache"]["flushes"] > flushes
