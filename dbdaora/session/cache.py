@@ -301,7 +301,7 @@ class EntityCache:
         self.tracked = False
         # Tracked: each entry's Redis key, and the entries of each Redis key.
         self._key_of: dict[Hashable, bytes] = {}
-        self._keys: dict[bytes, set[Hashable]] = {}
+        self._keys: dict[bytes, list[Hashable]] = {}  # lists: mostly one entry a key
         self.hits = self.misses = self.invalidations = self.flushes = 0
 
     def stats(self) -> dict[str, Any]:
@@ -369,7 +369,7 @@ class EntityCache:
             return
         if self.tracked and self._key_of.get(key) != redis_key:
             self._key_of[key] = redis_key
-            self._keys.setdefault(redis_key, set()).add(key)
+            self._keys.setdefault(redis_key, []).append(key)
         if value is NOT_FOUND:
             await self.backend._set(key, NOT_FOUND)
             return
@@ -434,6 +434,6 @@ class EntityCache:
         redis_key = self._key_of.pop(key, None)
         if redis_key is not None:
             entries = self._keys[redis_key]
-            entries.discard(key)
+            entries.remove(key)
             if not entries:
                 del self._keys[redis_key]

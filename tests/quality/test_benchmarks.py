@@ -56,3 +56,13 @@ def test_warm_benchmark_prints_both_rates(capsys: pytest.CaptureFixture[str]) ->
     figures = warm.main(count=300, rounds=1)
     assert set(figures) == {"warm", "hand"} and all(rate > 0 for rate in figures.values())
     assert "warm / hand:" in capsys.readouterr().out
+
+
+def test_tracking_benchmark_prints_every_figure(capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks.tracking, tiny: every figure, and no read stale after its invalidation."""
+    from benchmarks import tracking
+
+    figures = tracking.main(scale=0.02)
+    assert figures["stale_after_delivery"] == 0
+    assert {"cached_get_speedup", "delay_p99", "get_on_off", "add_on_off"} <= set(figures)
+    assert len(capsys.readouterr().out.splitlines()) == 6
