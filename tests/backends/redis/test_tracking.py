@@ -370,3 +370,25 @@ async def test_an_overflowing_tracking_table_stays_coherent(
             assert {(await people.get(n)).name for n in names} == {"new"}
     finally:
         raw_redis.config_set("tracking-table-max-keys", before)
+
+
+async def test_a_silently_dead_connection_is_found_by_the_heartbeat() -> None:
+    """Redis hangs (SIGSTOP) while the tracked connection is idle: its PING goes
+    unanswered, and within two socket_timeouts the connection is dropped and the
+    cache emptied, with no call made."""
+    with redis_server() as server:
+        session = _tracked(f"{server.url}?socket_timeout=0.2", breaker=None)
+        people = Person.objects.using(session)
+        await people.add(Person(id="a", name="old"))
+        await people.get("a")
+        assert session.stats()["cache"]["entries"] == 1
+        flushes = session.stats()["cache"]["flushes"]
+        server.pause()
+        try:
+            started = time.monotonic()
+            await _until(lambda: session.stats()["cache"]["flushes"] > flushes, 2.0)
+            assert session.stats()["cache"]["entries"] == 0
+            print(f"silent death found after {time.monotonic() - started:.2f} s")
+        finally:
+            server.resume()
+        await session.close()
