@@ -48,6 +48,9 @@ from dbdaora.backends.redis.wire.tracking import CACHING_YES, PING, TRACKING_ON,
 from dbdaora.backends.redis.wire.transport import Operation, alone
 from dbdaora.backends.redis.wire.waiters import Ack, Batch, CachedCall, Call, Waiter
 
+# A push frame (RESP3: an invalidation), as hiredis parses it.
+_PUSH = hiredis.PushNotification
+
 # Callers queued in one iteration before their commands go without waiting for
 # its end, so the server works on them while the rest are queued.
 EARLY_FLUSH = 128
@@ -87,7 +90,7 @@ class _Connection(asyncio.Protocol):
         parser.feed(data)
         try:
             while (reply := parser.gets()) is not False:
-                if type(reply) is hiredis.PushNotification:
+                if type(reply) is _PUSH:
                     self._pushed(reply)
                     continue
                 self.replies += 1
