@@ -197,9 +197,9 @@ def _cache(options: settings.CacheOptions, memory: RedisSide) -> EntityCache:
     if options.tracking and not cache.tracked:
         raise ConfigurationError(
             f'cache={{"tracking": True}}: the Redis store {memory.url} cannot track keys. '
-            "Client tracking needs one Redis server's auto-pipelined connection "
-            "(redis://, rediss://, unix://, redis+sentinel://); memory:// has no "
-            "client tracking, and a Redis Cluster's nodes are not tracked. "
+            "Client tracking needs a Redis server, Sentinel or Cluster; memory:// has "
+            "no client tracking, and on one server or Sentinel it needs autopipeline "
+            "(one connection carries the reads and their invalidations). "
             'Use "tracking": None (tracked where possible, else expiry by ttl) or False.'
         )
     return cache

@@ -66,14 +66,13 @@ async def test_a_tracked_connection_speaks_resp3_with_tracking_on(
         assert [c["resp"] for c in tracked] == ["3"]
 
 
-@pytest.mark.parametrize("where", ["memory", "pooled", "cluster"])
+@pytest.mark.parametrize("where", ["memory", "pooled"])
 def test_tracking_true_where_impossible_is_refused(where: str, redis_proc: RedisServer) -> None:
-    """cache={"tracking": True} on memory://, a pooled redis:// or a cluster raises
+    """cache={"tracking": True} on memory:// or a pooled redis:// raises
     ConfigurationError naming the option and why; None gives the TTL-only cache there."""
     stores = {
         "memory": lambda: "memory://",
         "pooled": lambda: RedisStore(redis_proc.url, autopipeline=False),
-        "cluster": lambda: "redis+cluster://127.0.0.1:1",
     }
     with pytest.raises(ConfigurationError, match=r'cache=\{"tracking": True\}.*cannot track'):
         Session(memory=stores[where](), cache={"tracking": True})

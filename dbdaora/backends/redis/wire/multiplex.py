@@ -44,7 +44,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dbdaora.backends.redis.wire.commands import COMMANDS
-from dbdaora.backends.redis.wire.tracking import CACHING_YES, PING, TRACKING_ON, Tracking
+from dbdaora.backends.redis.wire.tracking import CACHING_YES, PING, Tracking
 from dbdaora.backends.redis.wire.transport import Operation, alone
 from dbdaora.backends.redis.wire.waiters import Ack, Batch, CachedCall, Call, Waiter
 
@@ -181,14 +181,22 @@ class Multiplexer:
         connection = self._connection
         if connection is not None and not connection.tracked:
             self._start_tracking(connection)
+            tracking.lost()  # what was read on it untracked may have changed
         return True
 
+    @property
+    def tracking_live(self) -> bool:
+        """Whether a connection is open and tracking (its replies may still be owed).
+
+        A connection opened anew needs no flush: the loss of the one before it
+        flushed, and nothing read before the first one is cached tracked."""
+        return self._connection is not None and self._connection.tracked
+
     def _start_tracking(self, connection: _Connection) -> None:
-        connection.transport.write(TRACKING_ON)
+        assert self._tracking is not None
+        connection.transport.write(self._tracking.turn_on)
         connection.owed.extend([Ack(), Ack()])
         connection.tracked = True
-        assert self._tracking is not None
-        self._tracking.lost()  # what it read untracked may have changed
 
     def _pushed(self, frame: list[Any]) -> None:
         if self._tracking is not None:

@@ -34,6 +34,10 @@ def _pack(*args: Any) -> bytes:
 TRACKING_ON = _pack(b"HELLO", b"3") + _pack(b"CLIENT", b"TRACKING", b"ON", b"OPTIN")
 """What a connection sends before it tracks: two commands, two replies."""
 
+BROADCAST_ON = _pack(b"HELLO", b"3") + _pack(b"CLIENT", b"TRACKING", b"ON", b"BCAST")
+"""The same for a connection that hears of every key its server changes (BCAST): a
+cluster master's watcher, whose reads go on other connections."""
+
 CACHING_YES = _pack(b"CLIENT", b"CACHING", b"YES")
 """Sent right before a read whose keys Redis must track (OPTIN): one reply."""
 
@@ -54,12 +58,17 @@ class Invalidations(Protocol):
 
 
 class Tracking:
-    """The listeners of a link's connections, and the pushes handed to them."""
+    """The listeners of a link's connections, and the pushes handed to them.
 
-    __slots__ = ("listeners",)
+    ``turn_on``: what a connection sends to start tracking (``TRACKING_ON`` or
+    ``BROADCAST_ON``).
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("listeners", "turn_on")
+
+    def __init__(self, turn_on: bytes = TRACKING_ON) -> None:
         self.listeners: list[Invalidations] = []
+        self.turn_on = turn_on
 
     def add(self, listener: Invalidations) -> None:
         self.listeners.append(listener)
