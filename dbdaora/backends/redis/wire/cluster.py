@@ -185,11 +185,11 @@ class ClusterLink:
         could not be watched in ``MASTERS_WAIT`` (the caller then keeps nothing)."""
         await self._mapped_transport()
         nodes = tuple(self._route(operation) for operation in operations)
+        gate = self.gate
+        # A master its breaker refuses is not waited for: the read will be refused too.
+        watch = {n for n in nodes if n is not None and (gate is None or not gate.refuses(n))}
         try:
-            await asyncio.wait_for(
-                self._watches.current().ready({node for node in nodes if node is not None}),
-                MASTERS_WAIT,
-            )
+            await asyncio.wait_for(self._watches.current().ready(watch), MASTERS_WAIT)
         except WATCH_ERRORS:
             return None
         return nodes
