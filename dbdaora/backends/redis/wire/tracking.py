@@ -10,10 +10,11 @@ when its tracking table overflows (``tracking-table-max-keys``).
 
 The pushes arrive on the connection, in order with the replies: an invalidation
 Redis sent before the reply of a read is handed to the listeners before that
-reply reaches its caller. A connection that is lost, replaced or opened anew
-cannot say what changed meanwhile: the listeners flush everything. Without
-NOLOOP, a write on the connection itself invalidates too: Redis stops tracking a
-key once it sent its invalidation, so a writer must not keep what it wrote.
+reply reaches its caller. A connection that is lost or replaced, or one that
+read untracked before it started tracking, cannot say what changed meanwhile:
+the listeners flush everything. Without NOLOOP, a write on the connection itself
+invalidates too: Redis stops tracking a key once it sent its invalidation, so a
+writer must not keep what it wrote.
 
 It only counts and hands on keys; what a key means to a cache is the listener's.
 """
@@ -53,7 +54,7 @@ class Invalidations(Protocol):
         ...
 
     def flush(self) -> None:
-        """Anything may have changed: FLUSHALL, a lost or new connection."""
+        """Anything may have changed: FLUSHALL, a lost connection."""
         ...
 
 
@@ -89,6 +90,6 @@ class Tracking:
                 listener.invalidate(keys)
 
     def lost(self) -> None:
-        """A connection was lost or opened: every listener flushes."""
+        """A connection was lost (or read untracked before): every listener flushes."""
         for listener in self.listeners:
             listener.flush()
