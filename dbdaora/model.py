@@ -7,7 +7,7 @@ the class into an attrs class whose constructor checks every value;
 Type checkers see the constructor through ``dataclass_transform`` and
 ``objects`` through the overloads of ``Objects.__get__``: a ``Model`` subclass
 gets a ``HashManager`` of itself, a ``SortedSetModel`` subclass a
-``SortedSetManager`` of itself.
+``SortedSetManager`` of itself, a ``GeoModel`` subclass a ``GeoManager``.
 """
 
 from __future__ import annotations
@@ -19,17 +19,29 @@ from typing import Any, ClassVar, TypeVar, overload
 import attrs
 
 from dbdaora.exceptions import ConfigurationError, UnknownFieldError, ValidationError
-from dbdaora.fields import Codec, Field, Key, Score, SortedMember, mismatch_text
+from dbdaora.fields import (
+    Codec,
+    Field,
+    GeoMember,
+    Key,
+    Latitude,
+    Longitude,
+    Score,
+    SortedMember,
+    mismatch_text,
+)
 from dbdaora.fields.spec import NO_DEFAULT
-from dbdaora.managers import HashManager, Manager, SortedSetManager, manager_class
+from dbdaora.managers import GeoManager, HashManager, Manager, SortedSetManager, manager_class
 from dbdaora.meta import ModelMeta, StoreKind, compile_meta, declared_fields, register
 
 HashM = TypeVar("HashM", bound="Model")
 SortedM = TypeVar("SortedM", bound="SortedSetModel")
+GeoM = TypeVar("GeoM", bound="GeoModel")
 
 
 @typing.dataclass_transform(
-    kw_only_default=True, field_specifiers=(Key, Field, SortedMember, Score)
+    kw_only_default=True,
+    field_specifiers=(Key, Field, SortedMember, Score, GeoMember, Latitude, Longitude),
 )
 class ModelType(type):
     """Builds each model's ``_meta`` once, at class creation; nothing more."""
@@ -60,6 +72,8 @@ class Objects:
     # first that fits wins); at run time the model's fields choose it (MANAGERS).
     @overload
     def __get__(self, instance: None, owner: type[SortedM]) -> SortedSetManager[SortedM]: ...
+    @overload
+    def __get__(self, instance: None, owner: type[GeoM]) -> GeoManager[GeoM]: ...
     @overload
     def __get__(self, instance: None, owner: type[HashM]) -> HashManager[HashM]: ...
     def __get__(self, instance: object, owner: type) -> Any:
@@ -108,6 +122,11 @@ def _build(cls: type, namespace: Mapping[str, Any], options: type | None) -> Mod
     if demanded is StoreKind.SORTED_SET and meta.kind is not demanded:
         raise ConfigurationError(
             f"{meta.name}: a SortedSetModel declares a SortedMember() and a Score()",
+            model=meta.name,
+        )
+    if demanded is StoreKind.GEOSPATIAL and meta.kind is not demanded:
+        raise ConfigurationError(
+            f"{meta.name}: a GeoModel declares a GeoMember(), a Latitude() and a Longitude()",
             model=meta.name,
         )
     attributes: dict[str, Any] = {}
@@ -171,3 +190,14 @@ class SortedSetModel(Model):
     """
 
     _kind = StoreKind.SORTED_SET
+
+
+class GeoModel(Model):
+    """Base of geospatial models: one ``GeoMember()`` (str), one ``Latitude()`` and one
+    ``Longitude()`` (floats, in degrees), and ``Key()`` fields: one Redis geo set per key.
+
+    ``objects`` is then a ``GeoManager`` to type checkers too. (A ``Model``
+    subclass with these fields works alike at run time.)
+    """
+
+    _kind = StoreKind.GEOSPATIAL

@@ -7,7 +7,7 @@ import enum
 from collections.abc import Sequence
 from typing import Any
 
-from dbdaora.backends import FallbackStore
+from dbdaora.backends import FallbackStore, geo
 from dbdaora.cli.raw import Copy
 from dbdaora.lease import NOT_FOUND, is_lease
 from dbdaora.meta import CorruptData, ModelMeta, StoreKind
@@ -22,9 +22,16 @@ class Verdict(enum.Enum):
 
 
 async def records(fallback: FallbackStore, meta: ModelMeta, names: Sequence[str]) -> list[Any]:
-    """The fallback's record of each name: an entity, a sorted set's members, or None."""
+    """The fallback's record of each name: an entity, a sorted set's members (a geo set's
+    with their geohash scores, as Redis holds them), or None."""
     if meta.kind is StoreKind.HASH:
         return await fallback.get_many(meta, names)
+    if meta.kind is StoreKind.GEOSPATIAL:
+        found = await asyncio.gather(*(fallback.get_points(meta, name) for name in names))
+        return [
+            None if points is None else [(m, geo.score(lon, lat)) for m, lon, lat in points]
+            for points in found
+        ]
     return list(await asyncio.gather(*(fallback.get_members(meta, name) for name in names)))
 
 

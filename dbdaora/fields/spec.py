@@ -1,4 +1,5 @@
-"""The field descriptors a model declares: Key(), Field(), SortedMember(), Score()."""
+"""The field descriptors a model declares: Key(), Field(), SortedMember(), Score(),
+and a geospatial model's GeoMember(), Latitude(), Longitude() (``fields.geo``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ class FieldKind(enum.Enum):
     FIELD = "Field"
     MEMBER = "SortedMember"
     SCORE = "Score"
+    GEO_MEMBER = "GeoMember"
+    LATITUDE = "Latitude"
+    LONGITUDE = "Longitude"
 
 
 class _NoDefault(enum.Enum):

@@ -1,7 +1,8 @@
 """dbdaora 0.27's repository and service API, as thin adapters over the declarative core.
 
 Dataclass entities are compiled with the machinery a ``Model`` gets; every read
-and write goes through a ``HashManager`` or ``SortedSetManager`` on a ``Session``.
+and write goes through a ``HashManager``, ``SortedSetManager`` or ``GeoManager`` on a
+``Session``.
 """
 
 from dbdaora.legacy.data_sources import (
@@ -11,6 +12,15 @@ from dbdaora.legacy.data_sources import (
     make_redis_data_source,
 )
 from dbdaora.legacy.entities import SortedSetEntity
+from dbdaora.legacy.geo import (
+    DatastoreGeoSpatialRepository,
+    DatastoreGeoSpatialService,
+    GeoSpatialEntity,
+    GeoSpatialQuery,
+    GeoSpatialRepository,
+    GeoSpatialService,
+    make_geospatial_service,
+)
 from dbdaora.legacy.queries import HashQuery, HashQueryMany, SortedSetQuery, SortedSetQueryMany
 from dbdaora.legacy.repositories import HashRepository, Repository, SortedSetRepository
 from dbdaora.legacy.services import (
@@ -22,8 +32,14 @@ from dbdaora.legacy.services import (
 
 __all__ = [
     "CacheType",
+    "DatastoreGeoSpatialRepository",
+    "DatastoreGeoSpatialService",
     "DictFallbackDataSource",
     "DictMemoryDataSource",
+    "GeoSpatialEntity",
+    "GeoSpatialQuery",
+    "GeoSpatialRepository",
+    "GeoSpatialService",
     "HashQuery",
     "HashQueryMany",
     "HashRepository",
@@ -34,6 +50,7 @@ __all__ = [
     "SortedSetQueryMany",
     "SortedSetRepository",
     "make_aioredis_data_source",
+    "make_geospatial_service",
     "make_hash_service",
     "make_redis_data_source",
     "make_sorted_set_service",

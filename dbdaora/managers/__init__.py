@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from dbdaora.managers.base import Manager
+from dbdaora.managers.geo import GeoManager
 from dbdaora.managers.hashes import HashManager
 from dbdaora.managers.sorted_sets import SortedSetManager
 from dbdaora.meta import ModelMeta, StoreKind
@@ -17,6 +18,7 @@ from dbdaora.meta import ModelMeta, StoreKind
 MANAGERS: dict[StoreKind, type[Manager[Any]]] = {
     StoreKind.HASH: HashManager,
     StoreKind.SORTED_SET: SortedSetManager,
+    StoreKind.GEOSPATIAL: GeoManager,
 }
 
 
@@ -25,4 +27,11 @@ def manager_class(meta: ModelMeta) -> type[Manager[Any]]:
     return MANAGERS[meta.kind]
 
 
-__all__ = ["MANAGERS", "HashManager", "Manager", "SortedSetManager", "manager_class"]
+__all__ = [
+    "MANAGERS",
+    "GeoManager",
+    "HashManager",
+    "Manager",
+    "SortedSetManager",
+    "manager_class",
+]

@@ -14,7 +14,7 @@ import contextlib
 import enum
 import logging
 from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
-from typing import Any, Final, Generic, Literal, ParamSpec, Self, TypeVar
+from typing import Any, ClassVar, Final, Generic, Literal, ParamSpec, Self, TypeVar
 
 from dbdaora.exceptions import (
     BackendError,
@@ -24,7 +24,7 @@ from dbdaora.exceptions import (
 )
 from dbdaora.lease import lease_token
 from dbdaora.meta import CorruptData, ModelMeta
-from dbdaora.session import ModelStats, Session, default_session
+from dbdaora.session import ModelStats, Session, default_session, tracing
 from dbdaora.session.cache import NOT_FOUND, NOTHING
 
 M = TypeVar("M")
@@ -64,6 +64,26 @@ class Manager(Generic[M]):
     """
 
     __slots__ = ("_session", "meta")
+
+    OPERATIONS: ClassVar[tuple[str, ...]] = (
+        "get",
+        "get_many",
+        "add",
+        "delete",
+        "exists",
+        "range",
+        "range_by_score",
+        "count",
+        "replace",
+        "remove",
+    )
+    """The public operations a subclass may define: each is traced (``session.tracing``)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in cls.OPERATIONS:
+            if name in vars(cls):
+                setattr(cls, name, tracing.operation(name, vars(cls)[name]))
 
     def __init__(self, meta: ModelMeta, session: Session | None = None) -> None:
         self.meta = meta

@@ -17,6 +17,7 @@ from typing import Any
 from dbdaora.exceptions import BadDataError, RedisUnavailableError
 from dbdaora.lease import is_lease, lease_token
 from dbdaora.managers.base import CORRUPT, DOWN, M, Manager
+from dbdaora.session import tracing
 
 
 class ReadThrough(Manager[M], abc.ABC):
@@ -48,6 +49,7 @@ class ReadThrough(Manager[M], abc.ABC):
         """The fallback alone, nothing filled: Redis is down, or another reader holds the lease."""
         records = await self._fetch(names)
         self._stats.fallback_reads += len(names)
+        tracing.note_fallback_read(len(names))
         return records
 
     async def _read_through(self, names: list[str]) -> list[Any]:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import attrs
 
 from dbdaora.meta.field_info import FieldInfo
+from dbdaora.meta.geo_records import GeoRecords
 from dbdaora.meta.keys import KeyRules
 from dbdaora.meta.records import RecordCodec
 
@@ -26,14 +27,17 @@ class StoreKind(enum.Enum):
 
     HASH = "hash"
     SORTED_SET = "sorted_set"
+    GEOSPATIAL = "geospatial"
 
 
 @attrs.frozen
-class ModelMeta(KeyRules, RecordCodec):
+class ModelMeta(KeyRules, RecordCodec, GeoRecords):
     """Compiled metadata of one model class (``Model._meta``).
 
     The key methods come from ``KeyRules`` (``keys``), the encoding and decoding
-    of records from ``RecordCodec`` (``records``); ``options`` builds it.
+    of records from ``RecordCodec`` (``records``) and, for geospatial models,
+    ``GeoRecords`` (``geo_records``); ``options`` builds it. A geospatial model's
+    ``GeoMember()`` is its ``member``.
     """
 
     model: type
@@ -51,3 +55,5 @@ class ModelMeta(KeyRules, RecordCodec):
     _key_prefix: str
     _marker_prefix: str
     _str_key: bool
+    latitude: FieldInfo | None = None
+    longitude: FieldInfo | None = None

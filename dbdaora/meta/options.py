@@ -58,6 +58,10 @@ LAYOUTS = (
         options=frozenset({"max_size"}),
     ),
     Layout(StoreKind.HASH, repeated=FieldKind.FIELD),
+    Layout(
+        StoreKind.GEOSPATIAL,
+        singles=(FieldKind.GEO_MEMBER, FieldKind.LATITUDE, FieldKind.LONGITUDE),
+    ),
 )
 META_OPTIONS = COMMON_OPTIONS.union(*(layout.options for layout in LAYOUTS))
 
@@ -65,6 +69,9 @@ META_OPTIONS = COMMON_OPTIONS.union(*(layout.options for layout in LAYOUTS))
 ALLOWED_CATEGORIES = {
     FieldKind.KEY: ("str", "int"),
     FieldKind.MEMBER: ("str", "int"),
+    FieldKind.GEO_MEMBER: ("str",),
+    FieldKind.LATITUDE: ("float",),
+    FieldKind.LONGITUDE: ("float",),
 }
 
 
@@ -208,7 +215,7 @@ def compile_meta(
         allowed = ALLOWED_CATEGORIES.get(spec.kind)
         if allowed is not None and codec.category.value not in allowed:
             raise ConfigurationError(
-                f"{name}.{field_name}: {spec.kind.value}() must be str or int, "
+                f"{name}.{field_name}: {spec.kind.value}() must be {' or '.join(allowed)}, "
                 f"got {codec.type_name}",
                 model=name,
             )
@@ -237,7 +244,7 @@ def compile_meta(
         max_size=settings["max_size"],
         fields=fields,
         key_fields=tuple(by_kind[FieldKind.KEY]),
-        member=next(iter(by_kind[FieldKind.MEMBER]), None),
+        member=next(iter(by_kind[FieldKind.MEMBER] + by_kind[FieldKind.GEO_MEMBER]), None),
         score=next(iter(by_kind[FieldKind.SCORE]), None),
         by_name={f.name: f for f in fields},
         by_raw_name={f.raw_name: f for f in fields},
@@ -245,6 +252,8 @@ def compile_meta(
         marker_prefix=f"{key_name}:not-found:",
         str_key=[(f.codec.category, f.codec.optional) for f in by_kind[FieldKind.KEY]]
         == [(Category.STR, False)],
+        latitude=next(iter(by_kind[FieldKind.LATITUDE]), None),
+        longitude=next(iter(by_kind[FieldKind.LONGITUDE]), None),
     )
 
 

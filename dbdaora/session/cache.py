@@ -23,6 +23,7 @@ from typing import Any, Final
 from aiocache.base import BaseCache
 from aiocache.serializers import NullSerializer
 
+from dbdaora.session.tracing import note_cache_hit
 from dbdaora.settings import Policy
 
 
@@ -337,12 +338,14 @@ class EntityCache:
             return NOTHING
         if answers is NOT_FOUND:
             self.hits += 1
+            note_cache_hit()
             return NOT_FOUND
         answer = answers.get(variant, NOTHING)
         if answer is NOTHING:
             self.misses += 1
         else:
             self.hits += 1
+            note_cache_hit()
         return answer
 
     async def remember(

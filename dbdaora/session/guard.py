@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from time import monotonic
@@ -44,6 +45,7 @@ from dbdaora.session.breakers import Breaker
 from dbdaora.session.deadlines import Deadlines
 from dbdaora.session.nodes import REPAIRING, NodeBreakers
 from dbdaora.session.restarts import SWEEP_WAIT, Restarts, stale, sweep_until_current
+from dbdaora.session.tracing import fallback_call
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -69,11 +71,6 @@ def _refused(breaker: Breaker, exc: CircuitBreakerError, what: str) -> str:
     if isinstance(cause, TimeoutError):
         return f"{what} did not answer in time; {breaker.refusal()}"
     return f"{what} unavailable: {breaker.refusal()}"
-
-
-def _refusing(breaker: Breaker | None) -> bool:
-    """Whether the breaker is open and would refuse a call now (its timeout not over)."""
-    return breaker is not None and breaker.refusing()
 
 
 def _retrieved(future: asyncio.Future[None]) -> None:
@@ -218,10 +215,11 @@ class Guard:
             return await call(*args, **kwargs)
         return await self._deadlines.run(call, *args, **kwargs)
 
+    @fallback_call
     async def durable(
         self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """Run one fallback call behind its breaker.
+        """Run one fallback call behind its breaker (in a span, when tracing is on).
 
         Raises:
             BackendError: the call failed, or the breaker is open.
@@ -296,7 +294,7 @@ class Guard:
         REPAIRING.set(True)  # this repair's task only: pending masters answer it
         covered = set(self._nodes.pending) if self._nodes is not None else set()
         breaker = self.memory_breaker
-        if breaker is not None and _refusing(breaker):
+        if breaker is not None and breaker.refusing():
             raise RedisUnavailableError(
                 f"Redis unavailable: {breaker.refusal()}", url=self.memory.url
             )
@@ -429,7 +427,9 @@ class Guard:
     def _retry_in_background(self) -> None:
         task = self._repairs.retrying
         if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
-            self._repairs.retrying = asyncio.get_running_loop().create_task(self._retry_repairs())
+            retry, loop = self._retry_repairs(), asyncio.get_running_loop()
+            # A context of its own: the retry outlives the write that started it (its trace).
+            self._repairs.retrying = loop.create_task(retry, context=contextvars.Context())
 
     async def _retry_repairs(self) -> None:
         """Repair until a repair started after this session's last record succeeds."""

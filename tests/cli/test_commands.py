@@ -22,6 +22,7 @@ from tests.support.servers import RedisServer, redis_server
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = """
 from dbdaora import Field, Key, Model, Score, SortedMember
+from dbdaora import GeoMember, GeoModel, Latitude, Longitude
 
 
 class Customer(Model):
@@ -37,6 +38,13 @@ class Leaderboard(Model):
     board: str = Key()
     player: str = SortedMember()
     points: float = Score()
+
+
+class Stop(GeoModel):
+    line: str = Key()
+    name: str = GeoMember()
+    latitude: float = Latitude()
+    longitude: float = Longitude()
 """
 COUNT = 2000
 
@@ -329,3 +337,27 @@ async def test_warm_repair_and_inspect_on_a_cluster(
     assert not raw_cluster.exists("customer:5") and not raw_cluster.exists("customer:not-found:9")
     lines = cli("inspect", "cli_models:Customer", "6").stdout.splitlines()
     assert lines[4] == "  verdict   agree"
+
+
+async def test_warm_repair_and_inspect_a_geospatial_model(
+    cli: Cli, models: ModuleType, raw_redis: redis.Redis, sqlite_url: str
+) -> None:
+    """warm fills each geo set whole from its member rows; repair and inspect compare the
+    set with GEOADD's scores of the fallback's coordinates, and see a moved member."""
+    store = SQLFallback(sqlite_url)
+    for line in ("a", "b"):
+        points = [(f"s{i}", 2.0 + i / 100, 48.0 + i / 100) for i in range(4)]
+        await store.add_points(models.Stop._meta, line, points)
+    await store.close()
+    result = cli("warm", "cli_models:Stop")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "warmed 2 Stop records: 2 filled, 0 already in Redis"
+    assert raw_redis.geopos("stop:a", "s3")[0] == pytest.approx((2.03, 48.03), abs=1e-5)
+    raw_redis.geoadd("stop:b", (3.0, 49.0, "s1"))
+    dry = cli("repair", "cli_models:Stop", "--dry-run")
+    assert (
+        dry.stdout.splitlines()[0]
+        == "Stop: 1 agree, 1 differ, 0 without a fallback record, 0 in flight"
+    )
+    lines = cli("inspect", "cli_models:Stop", "a").stdout.splitlines()
+    assert lines[1].startswith("  redis     stop:a (zset, ttl ") and lines[4] == "  verdict   agree"

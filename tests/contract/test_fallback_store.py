@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.support.models import Follow, Person, Profile, Ranking, Top, sample_profile
+from tests.support.models import Follow, Person, Profile, Ranking, Shop, Top, sample_profile
 
-METAS = [model._meta for model in (Person, Follow, Profile, Ranking, Top)]
+METAS = [model._meta for model in (Person, Follow, Profile, Ranking, Top, Shop)]
+SHOP = Shop._meta
 RANKING = Ranking._meta
 
 
@@ -225,3 +226,46 @@ async def test_a_key_recorded_again_survives_an_older_clear(fallback: Any) -> No
     await fallback.add_repairs([b"k2"])
     await fallback.clear_repairs(read)
     assert [key for key, _ in await fallback.repairs(10)] == [b"k2"]
+
+
+# -- geospatial sets ---------------------------------------------------------------------
+
+
+async def _points(store: Any, name: str) -> list[tuple[str, float, float]] | None:
+    found = await store.get_points(SHOP, name)
+    return None if found is None else sorted(found)
+
+
+async def test_points_of_an_absent_set_are_none(fallback: Any) -> None:
+    """get_points answers None for a set with no member record."""
+    assert await fallback.get_points(SHOP, "nowhere") is None
+
+
+async def test_add_points_keeps_one_record_per_member(fallback: Any) -> None:
+    """add_points stores each member with its coordinates as given, says whether it created
+    the set, and moves a member added again; sets under other keys stay apart."""
+    assert await fallback.add_points(SHOP, "paris", [("louvre", 2.3376, 48.8606)]) is True
+    added = [("eiffel", 2.2945, 48.8584), ("louvre", 2.0, 48.0), ("a:b", -180.0, -85.05112878)]
+    assert await fallback.add_points(SHOP, "paris", added) is False
+    assert await fallback.add_points(SHOP, "pari", [("x", 1.0, 2.0)]) is True
+    assert await _points(fallback, "paris") == [
+        ("a:b", -180.0, -85.05112878),
+        ("eiffel", 2.2945, 48.8584),
+        ("louvre", 2.0, 48.0),
+    ]
+    assert await _points(fallback, "pari") == [("x", 1.0, 2.0)]
+
+
+async def test_remove_points_and_delete_points(fallback: Any) -> None:
+    """remove_points drops the named members (the last one takes the set with it);
+    delete_points drops every member of one set only."""
+    await fallback.add_points(SHOP, "paris", [("a", 1.0, 1.0), ("b", 2.0, 2.0), ("c", 3.0, 3.0)])
+    await fallback.add_points(SHOP, "lyon", [("a", 4.0, 4.0)])
+    await fallback.remove_points(SHOP, "paris", ["a", "missing"])
+    assert await _points(fallback, "paris") == [("b", 2.0, 2.0), ("c", 3.0, 3.0)]
+    await fallback.remove_points(SHOP, "paris", ["b", "c"])
+    assert await fallback.get_points(SHOP, "paris") is None
+    await fallback.add_points(SHOP, "paris", [("d", 5.0, 5.0)])
+    await fallback.delete_points(SHOP, "paris")
+    assert await fallback.get_points(SHOP, "paris") is None
+    assert await _points(fallback, "lyon") == [("a", 4.0, 4.0)]

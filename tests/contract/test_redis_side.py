@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from dbdaora.backends import geo
 from dbdaora.exceptions import BackendError, BadDataError
 from dbdaora.lease import LEASE_SECONDS, NOT_FOUND, lease_token
 from tests.contract.conftest import Side
@@ -572,3 +573,34 @@ async def test_concurrent_sweeps_one_sweeps_and_all_end_recorded(side: Side) -> 
     assert sum(done) >= 1
     assert (await store.epochs()).swept == {b"x:": instance}
     assert not await store.exists(b"dbdaora:sweeping")
+
+
+# -- geospatial sets -------------------------------------------------------------------
+
+
+async def test_geosearch_answers_as_redis_does(side: Side) -> None:
+    """geosearch is GEOSEARCH ... ASC WITHDIST WITHCOORD over a set written with GEOADD's
+    scores: members within the radius, nearest first, distances in the unit; [] for none."""
+    store, raw = side
+    key, marker = _keys("geo")
+    places = {"a": (2.3376, 48.8606), "b": (2.2945, 48.8584), "c": (2.1204, 48.8049)}
+    members = [(name, geo.score(*at)) for name, at in places.items()]
+    await claims.put_sorted_set(store, key, marker, members, TTL)
+    pairs = [(name.encode(), score) for name, score in members]
+    for radius, unit, count in [(5, "km", None), (20, "km", 2), (3, "mi", None), (1, "m", None)]:
+        found = await store.geosearch(key, 2.3522, 48.8566, radius, unit, count)
+        assert found == geo.search(pairs, 2.3522, 48.8566, radius, unit, count)
+        if raw.client is not None:
+            replied = raw.client.geosearch(
+                key,
+                longitude=2.3522,
+                latitude=48.8566,
+                radius=radius,
+                unit=unit,
+                sort="ASC",
+                count=count,
+                withdist=True,
+                withcoord=True,
+            )
+            assert found == [(m, d, tuple(at)) for m, d, at in replied]
+    assert await store.geosearch(b"geo:absent", 0.0, 0.0, 1.0, "km", None) == []

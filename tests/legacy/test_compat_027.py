@@ -20,7 +20,18 @@ from typing import Any
 import pytest
 import redis
 
-from dbdaora import DictFallbackDataSource, EntityNotFoundError, make_redis_data_source
+from dbdaora import (
+    DictFallbackDataSource,
+    EntityNotFoundError,
+    GeoMember,
+    GeoModel,
+    GeoSpatialRepository,
+    Key,
+    Latitude,
+    Longitude,
+    Session,
+    make_redis_data_source,
+)
 from tests.support.legacy_entities import (
     Follow,
     FollowRepository,
@@ -189,4 +200,87 @@ async def test_what_this_library_writes_027_reads(
         {"id": "pl", "data": ["m3", "m2"], "max_size": None},
         None,
         {"not_found": True},
+    ]
+
+
+# -- geospatial sets (Redis leg) -------------------------------------------------------
+
+PLACES = [["louvre", 2.3376, 48.8606], ["eiffel", 2.2945, 48.8584], ["orsay", 2.3266, 48.86]]
+NEAR = {"latitude": 48.8566, "longitude": 2.3522, "max_distance": 5}
+
+
+@dataclasses.dataclass
+class Place:
+    city: str
+    data: Any
+
+
+class PlaceRepository(GeoSpatialRepository[Place, str]):
+    key_attrs = ("city",)
+    entity_cls = Place
+
+
+class Shop(GeoModel):
+    city: str = Key()
+    name: str = GeoMember()
+    latitude: float = Latitude()
+    longitude: float = Longitude()
+
+    class Meta:
+        key_name = "place"
+
+
+async def test_geo_sets_027_writes_read_here_unchanged(
+    run_027: Run027, redis_proc: RedisServer, raw_redis: redis.Redis
+) -> None:
+    """0.27's GEOADD sets read here, through the 0.27 names and a declared GeoModel, as
+    0.27 itself reads them: same members, distances and coordinates, from Redis alone."""
+    results = run_027(
+        "dict",
+        [
+            *(["add", "place", {"city": "paris", "data": place}] for place in PLACES),
+            ["get", "place", ["paris"], NEAR],
+            ["get", "place", ["paris"], {**NEAR, "distance_unit": "mi", "count": 2}],
+        ],
+    )
+    assert set(raw_redis.keys()) == {b"place:paris"}
+    places = PlaceRepository(
+        memory_data_source=await make_redis_data_source(redis_proc.url),
+        fallback_data_source=DictFallbackDataSource(),
+        expire_time=60,
+    )
+    ours = [
+        await places.query("paris", **NEAR).entity,
+        await places.query("paris", **NEAR, distance_unit="mi", count=2).entity,
+    ]
+    # 0.27 sent GEORADIUS without a sort (Redis's cell order) unless COUNT implied ASC;
+    # here the members come nearest first.
+    nearest = sorted(results[-2]["data"], key=lambda member: member[1])
+    assert [_plain(entity) for entity in ours] == [{**results[-2], "data": nearest}, results[-1]]
+    async with Session(memory=redis_proc.url, fallback="memory://") as session:
+        found = await Shop.objects.using(session).near(
+            "paris", latitude=NEAR["latitude"], longitude=NEAR["longitude"], radius=5
+        )
+        assert [[s.name, d, [s.longitude, s.latitude]] for s, d in found] == [
+            [member, dist, coord] for member, dist, _, coord in nearest
+        ]
+        assert session.stats()["models"]["Shop"]["fallback_reads"] == 0
+    assert places.session.stats()["models"]["Place"]["fallback_reads"] == 0
+    await places.close()
+
+
+async def test_geo_sets_written_here_027_reads(
+    run_027: Run027, redis_proc: RedisServer, raw_redis: redis.Redis
+) -> None:
+    """0.27's radius query reads a set written here as it reads its own."""
+    async with Session(memory=redis_proc.url, fallback="memory://") as session:
+        await Shop.objects.using(session).add(
+            *(Shop(city="paris", name=n, longitude=lon, latitude=lat) for n, lon, lat in PLACES)
+        )
+        ours = await Shop.objects.using(session).near(
+            "paris", latitude=NEAR["latitude"], longitude=NEAR["longitude"], radius=5
+        )
+    (theirs,) = run_027("dict", [["get", "place", ["paris"], NEAR]])
+    assert sorted(theirs["data"], key=lambda member: member[1]) == [
+        [s.name, d, None, [s.longitude, s.latitude]] for s, d in ours
     ]

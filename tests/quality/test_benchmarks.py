@@ -58,6 +58,28 @@ def test_warm_benchmark_prints_both_rates(capsys: pytest.CaptureFixture[str]) ->
     assert "warm / hand:" in capsys.readouterr().out
 
 
+def test_otel_benchmark_prints_both_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks.otel, tiny: get and get_many with tracing bare, off and on, and by hand."""
+    from benchmarks import otel
+
+    figures = otel.main(rounds=1, scale=0.01)
+    assert set(figures) == {"get", "get_many 100"}
+    assert all(set(sides) == set(otel.SIDES) for sides in figures.values())
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[:5] == ["op", "bare", "off", "on", "hand"]
+    assert any(line.startswith("get ") for line in lines)
+    assert any(line.startswith("get_many 100 ") for line in lines)
+
+
+def test_geo_benchmark_prints_its_row(capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks.geo, tiny: near against hand-written GEOSEARCH, both finding the same members."""
+    from benchmarks import geo
+
+    figures = geo.main(rounds=1, scale=0.02)
+    assert set(figures) == {"orm", "hand"} and all(time > 0 for time in figures.values())
+    assert any(line.startswith("near ") for line in capsys.readouterr().out.splitlines())
+
+
 def test_tracking_benchmark_prints_every_figure(capsys: pytest.CaptureFixture[str]) -> None:
     """benchmarks.tracking, tiny: every figure, and no read stale after its invalidation."""
     from benchmarks import tracking

@@ -15,6 +15,10 @@ with one result per operation:
 - ``["get", kind, key_parts, options]``: ``query(*key_parts, **options).entity``;
   the entity as plain JSON, or ``{"not_found": true}``.
 
+A geospatial entity ("place") is given with ``data`` as ``[member, longitude,
+latitude]``, added as aioredis's ``GeoMember`` with its ``GeoPoint``; read back,
+its ``data`` is the list of GeoMembers as plain JSON lists.
+
 The entities are the test's (tests/support/legacy_entities.py), declared again here as
 0.27 code would declare them.
 """
@@ -26,9 +30,12 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from aioredis import GeoMember, GeoPoint
+
 from dbdaora import (
     DictFallbackDataSource,
     EntityNotFoundError,
+    GeoSpatialRepository,
     HashRepository,
     SortedSetEntity,
     SortedSetRepository,
@@ -68,10 +75,22 @@ class Playlist(SortedSetEntity):
 class PlaylistRepository(SortedSetRepository[Playlist, str]): ...
 
 
+@dataclass
+class Place:
+    city: str
+    data: Any
+
+
+class PlaceRepository(GeoSpatialRepository[Place, str]):
+    key_attrs = ("city",)
+    entity_cls = Place
+
+
 KINDS: Dict[str, Any] = {
     "profile": (Profile, ProfileRepository),
     "follow": (Follow, FollowRepository),
     "playlist": (Playlist, PlaylistRepository),
+    "place": (Place, PlaceRepository),
 }
 
 
@@ -93,6 +112,10 @@ def entity(kind: str, fields: Dict[str, Any]) -> Any:
     cls = KINDS[kind][0]
     if kind == "playlist":
         fields = {**fields, "data": [tuple(pair) for pair in fields["data"]]}
+    if kind == "place":
+        member, longitude, latitude = fields["data"]
+        point = GeoPoint(longitude=longitude, latitude=latitude)
+        fields = {**fields, "data": GeoMember(member=member, dist=None, hash=None, coord=point)}
     return cls(**fields)
 
 

@@ -8,7 +8,17 @@ import enum
 
 import attrs
 
-from dbdaora import Field, Key, Model, Score, SortedMember
+from dbdaora import (
+    Field,
+    GeoMember,
+    GeoModel,
+    Key,
+    Latitude,
+    Longitude,
+    Model,
+    Score,
+    SortedMember,
+)
 
 
 class Person(Model):
@@ -86,3 +96,10 @@ def sample_profile(**changes: object) -> Profile:
     }
     values.update(changes)
     return Profile(**values)  # type: ignore[arg-type]
+
+
+class Shop(GeoModel):
+    city: str = Key()
+    name: str = GeoMember()
+    latitude: float = Latitude()
+    longitude: float = Longitude()

@@ -75,3 +75,13 @@ class RawView:
             self.client.set(key, value)
         else:
             self.store._set(key, value, None)
+
+    def flushall(self) -> None:
+        """FLUSHALL on every master (on ``memory://``, every key dropped)."""
+        if isinstance(self.client, RedisCluster):
+            self.client.flushall(target_nodes=RedisCluster.PRIMARIES)
+        elif self.client is not None:
+            self.client.flushall()
+        else:
+            for key in list(self.store.keys()):
+                self.store._delete(key)

@@ -16,8 +16,12 @@ from dbdaora import (
     DictFallbackDataSource,
     DictMemoryDataSource,
     Field,
+    GeoMember,
+    GeoModel,
     HashRepository,
     Key,
+    Latitude,
+    Longitude,
     Model,
     Score,
     Session,
@@ -47,6 +51,13 @@ class Leaderboard(SortedSetModel):
     board: str = Key()
     player: str = SortedMember()
     points: float = Score()
+
+
+class Store(GeoModel):
+    city: str = Key()
+    name: str = GeoMember()
+    latitude: float = Latitude()
+    longitude: float = Longitude()
 
 
 async def load(model: type[M], key: str, session: Session) -> M:
@@ -90,6 +101,16 @@ async def tour(session: Session) -> None:
     await boards.remove("b1", "cid")
     await boards.delete("b1")
 
+    stores = Store.objects.using(session)
+    reveal_type(stores)  # revealed: GeoManager[Store]
+    await stores.add(Store(city="paris", name="louvre", latitude=48.86, longitude=2.34))
+    reveal_type(await stores.get("paris"))  # revealed: list[Store]
+    nearby = await stores.near("paris", latitude=48.85, longitude=2.35, radius=5, count=1)
+    reveal_type(nearby)  # revealed: list[tuple[Store, float]]
+    reveal_type(nearby[0][0].latitude)  # revealed: float
+    await stores.remove("paris", "louvre")
+    await stores.delete("paris")
+
 
 @dataclass
 class Account:
@@ -125,6 +146,12 @@ async def mistakes() -> None:
     await Customer.objects.range("ann")
     # mypy: attr-defined | pyright: reportAttributeAccessIssue, reportUnknownMemberType
     await Leaderboard.objects.get_many(["b1"])
+    # mypy: arg-type | pyright: reportArgumentType
+    await Store.objects.add(Leaderboard(board="b1", player="ann", points=1))
+    # mypy: attr-defined | pyright: reportAttributeAccessIssue, reportUnknownMemberType
+    await Store.objects.range("paris")
+    # mypy: arg-type | pyright: reportArgumentType
+    Store(city="paris", name="louvre", latitude="north", longitude=2.34)
     # mypy: arg-type | pyright: reportArgumentType
     Customer(id=1, name="Ann")
     # mypy: call-arg | pyright: reportCallIssue

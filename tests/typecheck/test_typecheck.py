@@ -144,7 +144,7 @@ def test_mypy_sees_exactly_the_expected_types_and_errors(outputs: dict[str, str]
     found = collections.Counter(_mypy_outcomes(outputs["mypy"]))
     _assert_same(found, expected("mypy"), outputs["mypy"])
     assert (
-        f"Found 13 errors in 1 file (checked {1 + len(EXAMPLES)} source files)" in (outputs["mypy"])
+        f"Found 16 errors in 1 file (checked {1 + len(EXAMPLES)} source files)" in (outputs["mypy"])
     )
 
 
@@ -158,10 +158,10 @@ def test_pyright_sees_exactly_the_expected_types_and_errors(outputs: dict[str, s
 def test_the_expectations_cover_each_mistake() -> None:
     """The expectations name what the typing must catch (a guard against an emptied app.py)."""
     mypy = expected("mypy")
-    assert sum(kind == "revealed" for _, _, kind, _ in mypy) == 17
+    assert sum(kind == "revealed" for _, _, kind, _ in mypy) == 21
     assert sorted(code for _, _, kind, code in mypy if kind == "error") == sorted(
-        ["attr-defined"] * 3
-        + ["arg-type"] * 4
+        ["attr-defined"] * 4
+        + ["arg-type"] * 6
         + ["call-arg"] * 3
         + ["assignment"] * 2
         + ["call-overload"]

@@ -8,7 +8,7 @@ import pytest
 
 from dbdaora import Session, ValidationError
 from dbdaora.backends import DictFallback, InProcessRedis
-from tests.support.models import Follow, Person, Ranking
+from tests.support.models import Follow, Person, Ranking, Shop
 
 
 @pytest.fixture
@@ -87,3 +87,56 @@ async def test_sorted_set_bad_members(down_session: Session) -> None:
     """A member of the wrong type is refused before any I/O."""
     with pytest.raises(ValidationError, match=r"Ranking.player: expected str, got 5"):
         await Ranking.objects.using(down_session).remove("b1", 5)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda s: s.near("p", latitude=85.06, longitude=0, radius=1),
+            r"Shop.latitude: must be a number within ±85.0511, got 85.06",
+        ),
+        (
+            lambda s: s.near("p", latitude=0, longitude=-180.5, radius=1),
+            r"Shop.longitude: must be a number within ±180, got -180.5",
+        ),
+        (
+            lambda s: s.near("p", latitude=float("nan"), longitude=0, radius=1),
+            r"Shop.latitude: must be a number within",
+        ),
+        (
+            lambda s: s.near("p", latitude=0, longitude=0, radius=0),
+            r"Shop: radius must be a number above 0, got 0",
+        ),
+        (
+            lambda s: s.near("p", latitude=0, longitude=0, radius=-2.5),
+            r"Shop: radius must be a number above 0, got -2.5",
+        ),
+        (
+            lambda s: s.near("p", latitude=0, longitude=0, radius=1, unit="yd"),
+            r"Shop: unit must be one of \['m', 'km', 'mi', 'ft'\], got 'yd'",
+        ),
+        (
+            lambda s: s.near("p", latitude=0, longitude=0, radius=1, count=0),
+            r"Shop: count must be an int of 1 or more, or None, got 0",
+        ),
+        (
+            lambda s: s.add(Shop(city="p", name="a", latitude=86.0, longitude=0.0)),
+            r"Shop.latitude: must be a number within ±85.0511, got 86.0",
+        ),
+        (
+            lambda s: s.add(Shop(city="p", name="a", latitude=0.0, longitude=181.0)),
+            r"Shop.longitude: must be a number within ±180, got 181.0",
+        ),
+        (lambda s: s.remove("p"), r"Shop: remove\(\) needs at least one member"),
+    ],
+)
+async def test_geospatial_bad_input_fails_before_io(
+    down_session: Session, call: Any, message: str
+) -> None:
+    """A coordinate out of Redis's range, a radius not above 0, an unknown unit or a count
+    below 1: ValidationError naming the model, the field and the value, before any I/O."""
+    with pytest.raises(ValidationError, match=message) as caught:
+        await call(Shop.objects.using(down_session))
+    assert caught.value.model == "Shop"
+    assert caught.value.field is not None or "remove" in message

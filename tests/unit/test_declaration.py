@@ -7,7 +7,11 @@ import pytest
 from dbdaora import (
     ConfigurationError,
     Field,
+    GeoMember,
+    GeoModel,
     Key,
+    Latitude,
+    Longitude,
     Model,
     Score,
     SortedMember,
@@ -126,6 +130,31 @@ def test_objects_refuses_instances() -> None:
             "    c: int = Field()",
             r"Broken: a sorted-set model holds Key\(\), SortedMember\(\) and Score\(\) only",
         ),
+        (
+            "id: str = Key()\n    m: str = GeoMember()\n    lat: float = Latitude()",
+            r"Broken: GeoMember\(\), Latitude\(\) and Longitude\(\) go together, "
+            r"got only \['m', 'lat'\]",
+        ),
+        (
+            "id: str = Key()\n    lat: float = Latitude()\n    lon: float = Longitude()",
+            r"Broken: GeoMember\(\), Latitude\(\) and Longitude\(\) go together",
+        ),
+        (
+            "id: str = Key()\n    m: int = GeoMember()\n    lat: float = Latitude()\n"
+            "    lon: float = Longitude()",
+            r"Broken.m: GeoMember\(\) must be str, got int",
+        ),
+        (
+            "id: str = Key()\n    m: str = GeoMember()\n    lat: str = Latitude()\n"
+            "    lon: float = Longitude()",
+            r"Broken.lat: Latitude\(\) must be float, got str",
+        ),
+        (
+            "id: str = Key()\n    m: str = GeoMember()\n    lat: float = Latitude()\n"
+            "    lon: float = Longitude()\n    note: str = Field()",
+            r"Broken: a geospatial model holds Key\(\), GeoMember\(\), Latitude\(\) and "
+            r"Longitude\(\) only; remove \['note'\]",
+        ),
     ],
 )
 def test_bad_declarations_fail_at_class_creation(body: str, message: str) -> None:
@@ -137,6 +166,9 @@ def test_bad_declarations_fail_at_class_creation(body: str, message: str) -> Non
         "Field": Field,
         "SortedMember": SortedMember,
         "Score": Score,
+        "GeoMember": GeoMember,
+        "Latitude": Latitude,
+        "Longitude": Longitude,
     }
     with pytest.raises(ConfigurationError, match=message) as error:
         exec(source, scope)
@@ -214,3 +246,22 @@ def test_a_lone_surrogate_is_a_validation_error_naming_the_field(value: str) -> 
     with pytest.raises(ValidationError, match=r"Person.id: .*a lone surrogate"):
         Person(id=value, name="A")
     assert Person(id="é", name="日本").name == "日本"  # any str that encodes is fine
+
+
+def test_a_geo_model_declares_its_three_fields() -> None:
+    """A GeoModel without GeoMember(), Latitude() and Longitude() is refused; one with them
+    is a geospatial model whose manager is a GeoManager."""
+    with pytest.raises(ConfigurationError, match="Stop: a GeoModel declares a GeoMember"):
+
+        class Stop(GeoModel):
+            id: str = Key()
+            note: str = Field()
+
+    class Station(GeoModel):
+        line: str = Key()
+        name: str = GeoMember()
+        latitude: float = Latitude()
+        longitude: float = Longitude()
+
+    assert Station._meta.kind is StoreKind.GEOSPATIAL
+    assert type(Station.objects).__name__ == "GeoManager"

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from dbdaora.backends import zset
-from dbdaora.backends.fallback.protocol import Members, Repair
+from dbdaora.backends.fallback.protocol import Members, Points, Repair
 
 if TYPE_CHECKING:
     from dbdaora.backends.fallback.protocol import FallbackStore
@@ -81,6 +81,24 @@ class DictFallback:
                 record.pop(member, None)
             if not record:  # as SQL and Datastore: a set without members is no set
                 del self.records[(meta.key_name, name)]
+
+    # -- geospatial sets: {member: (longitude, latitude)} -----------------------------
+
+    async def get_points(self, meta: ModelMeta, name: str) -> list[tuple[str, float, float]] | None:
+        record = self.records.get((meta.key_name, name))
+        return None if record is None else [(m, lon, lat) for m, (lon, lat) in record.items()]
+
+    async def add_points(self, meta: ModelMeta, name: str, points: Points) -> bool:
+        created = (meta.key_name, name) not in self.records
+        record = self.records.setdefault((meta.key_name, name), {})
+        record.update((member, (lon, lat)) for member, lon, lat in points)
+        return created
+
+    async def remove_points(self, meta: ModelMeta, name: str, members: Sequence[str]) -> None:
+        await self.remove_members(meta, name, members)
+
+    async def delete_points(self, meta: ModelMeta, name: str) -> None:
+        await self.delete(meta, name)
 
     async def record_names(self, meta: ModelMeta, after: str | None, limit: int) -> list[str]:
         names = (

@@ -9,6 +9,8 @@ if TYPE_CHECKING:
     from dbdaora.meta import ModelMeta
 
 Members = Sequence[tuple[str, float]]
+Points = Sequence[tuple[str, float, float]]
+"""A geospatial set's members: (member, longitude, latitude), one record each."""
 Repair = tuple[bytes, int]
 """A repair record: a Redis key whose copy may be older than the fallback, and its stamp.
 
@@ -59,6 +61,20 @@ class FallbackStore(Protocol):
         ...
 
     async def remove_members(self, meta: ModelMeta, name: str, members: Sequence[str]) -> None: ...
+
+    async def get_points(self, meta: ModelMeta, name: str) -> list[tuple[str, float, float]] | None:
+        """A geospatial set's (member, longitude, latitude) records, None where it has none."""
+        ...
+
+    async def add_points(self, meta: ModelMeta, name: str, points: Points) -> bool:
+        """Add or move members of a geospatial set; True when this created the set."""
+        ...
+
+    async def remove_points(self, meta: ModelMeta, name: str, members: Sequence[str]) -> None: ...
+
+    async def delete_points(self, meta: ModelMeta, name: str) -> None:
+        """Delete every member record of a geospatial set."""
+        ...
 
     async def record_names(self, meta: ModelMeta, after: str | None, limit: int) -> list[str]:
         """Up to ``limit`` names of the model's records, in the store's order, after ``after``.

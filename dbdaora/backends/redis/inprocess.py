@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dbdaora.backends import zset
+from dbdaora.backends import geo, zset
 from dbdaora.backends.redis.protocol import (
     EPOCH_KEY,
     SWEEP_KEY,
     Epochs,
+    Found,
     HashValue,
     Members,
     Pairs,
@@ -419,6 +420,18 @@ class InProcessRedis:
     async def zcard(self, key: bytes) -> int:
         self._check()
         return len(self._zset(key))
+
+    async def geosearch(
+        self,
+        key: bytes,
+        longitude: float,
+        latitude: float,
+        radius: float,
+        unit: str,
+        count: int | None,
+    ) -> Found:
+        self._check()
+        return geo.search(self._zset(key).items(), longitude, latitude, radius, unit, count)
 
 
 if TYPE_CHECKING:

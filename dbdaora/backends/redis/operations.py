@@ -86,3 +86,19 @@ def zrange_by_score(
 
 def zcard(key: bytes) -> Operation:
     return lambda target: target.zcard(key)
+
+
+def geosearch(
+    key: bytes, longitude: float, latitude: float, radius: float, unit: str, count: int | None
+) -> Operation:
+    return lambda target: target.geosearch(
+        key,
+        longitude=longitude,
+        latitude=latitude,
+        radius=radius,
+        unit=unit,
+        sort="ASC",
+        count=count,
+        withdist=True,
+        withcoord=True,
+    )

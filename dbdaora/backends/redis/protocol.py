@@ -17,6 +17,8 @@ from dbdaora.exceptions import BackendError
 HashValue = Mapping[bytes, str | bytes]
 Members = Sequence[tuple[str, float]]
 Pairs = list[tuple[bytes, float]]
+Found = list[tuple[bytes, float, tuple[float, float]]]
+"""GEOSEARCH's answer: each member, its distance, its (longitude, latitude)."""
 
 EPOCH_KEY = b"dbdaora:epoch"
 """A hash: for each key prefix, the server instance its keys were last swept under."""
@@ -206,6 +208,23 @@ class RedisSide(Protocol):
     ) -> Pairs: ...
 
     async def zcard(self, key: bytes) -> int: ...
+
+    async def geosearch(
+        self,
+        key: bytes,
+        longitude: float,
+        latitude: float,
+        radius: float,
+        unit: str,
+        count: int | None,
+    ) -> Found:
+        """GEOSEARCH key FROMLONLAT BYRADIUS ASC [COUNT] WITHDIST WITHCOORD: the members
+        within ``radius`` (in ``unit``) of the point, nearest first, distances in ``unit``.
+
+        A geospatial set is a sorted set whose scores are GEOADD's geohashes
+        (``backends.geo``): its writes are the sorted-set ones above.
+        """
+        ...
 
     async def epochs(self) -> Epochs:
         """The server's instance, ``EPOCH_KEY``'s hash and whether it restored data.

@@ -20,6 +20,7 @@ from dbdaora.backends.redis.protocol import (
     SWEEP_KEY,
     SWEEP_LOCK_SECONDS,
     Epochs,
+    Found,
     HashValue,
     Members,
     Pairs,
@@ -132,6 +133,20 @@ class SingleKeyOperations:
 
     async def zcard(self, key: bytes) -> int:
         return int(await self._link.run(ops.zcard(key)))
+
+    async def geosearch(
+        self,
+        key: bytes,
+        longitude: float,
+        latitude: float,
+        radius: float,
+        unit: str,
+        count: int | None,
+    ) -> Found:
+        reply = await self._read(ops.geosearch(key, longitude, latitude, radius, unit, count))
+        return [
+            (member, float(dist), (float(lon), float(lat))) for member, dist, (lon, lat) in reply
+        ]
 
 
 class RedisStore(SingleKeyOperations):

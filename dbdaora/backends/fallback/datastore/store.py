@@ -47,6 +47,7 @@ from google.auth.exceptions import GoogleAuthError
 from google.cloud import datastore
 
 from dbdaora.backends.fallback.datastore import repairs
+from dbdaora.backends.fallback.datastore.geo import GeoEntities
 from dbdaora.backends.fallback.datastore.layout import HashLayout, SetLayout, key_for, names_after
 from dbdaora.backends.fallback.protocol import Members, Repair
 from dbdaora.backends.urls import mask_url
@@ -133,8 +134,10 @@ def _positive(
     return value
 
 
-class DatastoreFallback:
+class DatastoreFallback(GeoEntities):
     """The fallback on Google Cloud Datastore (or its emulator)."""
+
+    _committed = staticmethod(_commit)  # for GeoEntities, which cannot import this module
 
     def __init__(self, url: str) -> None:
         self.url = mask_url(url)

@@ -29,6 +29,7 @@ from sqlalchemy.log import InstanceLogger
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from dbdaora.backends.fallback.protocol import Members, Repair
+from dbdaora.backends.fallback.sql.geo import GeoRows
 from dbdaora.backends.fallback.sql.tables import INSERTS, REPAIRS, TableMap, repair_table
 from dbdaora.backends.loops import close_with_loop
 from dbdaora.backends.urls import mask_url
@@ -139,7 +140,7 @@ class _Bound:
     closer: AsyncGenerator[None, None]
 
 
-class SQLFallback:
+class SQLFallback(GeoRows):
     """The fallback on a SQL database (SQLite through aiosqlite, PostgreSQL through asyncpg).
 
     Args:

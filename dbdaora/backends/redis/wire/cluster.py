@@ -276,13 +276,8 @@ class ClusterLink:
     async def run(self, operation: Operation) -> Any:
         transport = await self._mapped_transport()
         gate = self.gate
-        if gate is None:
-            try:
-                return await transport.run(operation)
-            except DRIVER_ERRORS as exc:
-                raise failed(self.url, exc) from exc
-        node = self._route(operation)
-        if node is None:
+        node = None if gate is None else self._route(operation)
+        if gate is None or node is None:
             try:
                 return await transport.run(operation)
             except DRIVER_ERRORS as exc:

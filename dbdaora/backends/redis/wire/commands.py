@@ -38,6 +38,11 @@ def _scored(reply: list[Any]) -> list[tuple[Any, float]]:
     return [(member, float(score)) for member, score in zip(items, items, strict=True)]
 
 
+def _found(reply: list[Any]) -> list[list[Any]]:
+    """GEOSEARCH ... WITHDIST WITHCOORD as redis-py parses it: [member, dist, (lon, lat)]."""
+    return [[member, float(dist), (float(lon), float(lat))] for member, dist, (lon, lat) in reply]
+
+
 def _ok(reply: Any) -> bool | None:
     return True if reply == b"OK" else None
 
@@ -117,6 +122,26 @@ class Commands:
 
     def zcard(self, key: bytes) -> Command:
         return self._command(None, b"ZCARD", key)
+
+    def geosearch(
+        self,
+        key: bytes,
+        *,
+        longitude: float,
+        latitude: float,
+        radius: float,
+        unit: str,
+        sort: str,
+        count: int | None,
+        withdist: bool,
+        withcoord: bool,
+    ) -> Command:
+        args: list[Any] = [b"GEOSEARCH", key, b"FROMLONLAT", longitude, latitude]
+        args += [b"BYRADIUS", radius, unit, sort]
+        if count is not None:
+            args += [b"COUNT", count]
+        assert withdist and withcoord, "the one reply shape _found parses"
+        return self._command(_found, *args, b"WITHDIST", b"WITHCOORD")
 
 
 COMMANDS = Commands()
