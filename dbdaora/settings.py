@@ -60,7 +60,13 @@ def _positive(check: Any, what: str) -> Any:
 @attrs.frozen
 class CacheOptions:
     """The in-process cache: entries live ``ttl`` seconds (None: until evicted), at most
-    ``max_size`` of them; a full cache evicts by ``policy``, ``"lru"`` or ``"lfu"``."""
+    ``max_size`` of them; a full cache evicts by ``policy``, ``"lru"`` or ``"lfu"``.
+
+    ``tracking``: Redis tells the cache which keys changed (client tracking), so
+    that it drops them at once, whoever wrote them. None (the default) tracks
+    where the Redis store can, True requires it (``ConfigurationError`` where it
+    cannot), False keeps the cache coherent only with this session's writes.
+    """
 
     ttl: float | None = attrs.field(
         default=5.0,
@@ -73,6 +79,12 @@ class CacheOptions:
     )
     policy: Policy = attrs.field(
         default="lru", validator=_positive(lambda value: value in ("lru", "lfu"), "'lru' or 'lfu'")
+    )
+    tracking: bool | None = attrs.field(
+        default=None,
+        validator=_positive(
+            lambda value: value is None or type(value) is bool, "None, True or False"
+        ),
     )
 
 

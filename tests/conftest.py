@@ -52,6 +52,17 @@ def redis_store(redis_proc: RedisServer, raw_redis: redis.Redis) -> tuple[Any, R
     return RedisStore(redis_proc.url), RawView(None, raw_redis)
 
 
+@pytest.fixture
+def tracked_store(redis_proc: RedisServer, raw_redis: redis.Redis) -> tuple[Any, RawView]:
+    """redis:// whose connection tracks keys (RESP3, CLIENT TRACKING): a cache listens."""
+    from dbdaora.backends.redis.single import RedisStore
+    from dbdaora.session.cache import EntityCache
+
+    store = RedisStore(redis_proc.url)
+    assert store.track(EntityCache(None, 1000))
+    return store, RawView(None, raw_redis)
+
+
 @pytest.fixture(scope="session")
 def cluster_proc() -> Iterator[ClusterServer]:
     """A Redis Cluster of three private masters, for this test run only."""

@@ -104,7 +104,8 @@ def _cache_options(
     if cache_type is CacheType.TTL and ttl is None:
         raise ConfigurationError("cache_type=TTL needs cache_ttl")
     policy = "lfu" if cache_type is CacheType.LFU else "lru"
-    return {"ttl": ttl, "max_size": max_size, "policy": policy}
+    # 0.27's services kept entries for their TTL, whoever wrote: no tracking.
+    return {"ttl": ttl, "max_size": max_size, "policy": policy, "tracking": False}
 
 
 def _breaker_options(

@@ -156,7 +156,10 @@ class Manager(Generic[M]):
         a coroutine frame to every hit, and fills sent together, which count one
         outage, not one per write.
         """
-        self._stats.errors += 1
+        session = self.session
+        session.stats_for(self.meta).errors += 1
+        if session.cache is not None:
+            session.cache.failed()  # invalidations may be lost: nothing cached is sure
         return DOWN
 
     async def _drop_copies(self, names: Collection[str]) -> None:

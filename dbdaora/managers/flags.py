@@ -170,7 +170,8 @@ class FlagManager(ReadThrough[M]):
         if cache is not None:
             for i in asked:
                 answer = meta.flag_entity(parts_list[i]) if found[i] else NOT_FOUND
-                await cache.remember(meta.model, names[i], WHOLE, answer, ticket)
+                key = meta.redis_key(names[i])
+                await cache.remember(meta.model, names[i], WHOLE, answer, ticket, key)
         flags = [answer is True for answer in found]
         session.stats_for(meta).not_found += flags.count(False)
         return flags

@@ -137,9 +137,8 @@ class HashManager(ReadThrough[M]):
         else:
             session.stats_for(meta).redis_hits += 1
         if cache is not None:
-            await cache.remember(
-                meta.model, name, variant, NOT_FOUND if found is None else meta.copy(found), ticket
-            )
+            answer = NOT_FOUND if found is None else meta.copy(found)
+            await cache.remember(meta.model, name, variant, answer, ticket, meta.redis_key(name))
         if found is None:
             session.stats_for(meta).not_found += 1
             raise EntityNotFoundError(meta.name, key_parts)
@@ -255,9 +254,9 @@ class HashManager(ReadThrough[M]):
                 )
             if cache is not None:
                 for i in asked:
-                    entity = found[i]
-                    answer = NOT_FOUND if entity is None else meta.copy(entity)
-                    await cache.remember(meta.model, names[i], variant, answer, ticket)
+                    answer = NOT_FOUND if found[i] is None else meta.copy(found[i])
+                    key = meta.redis_key(names[i])
+                    await cache.remember(meta.model, names[i], variant, answer, ticket, key)
         stats.not_found += sum(entity is None for entity in found)
         return [entity for entity in found if entity is not None]
 

@@ -159,7 +159,7 @@ class SetManager(ReadThrough[M], abc.ABC):
         else:
             session.stats_for(meta).redis_hits += 1
         if cache is not None:
-            await cache.remember(meta.model, name, variant, answer, ticket)
+            await cache.remember(meta.model, name, variant, answer, ticket, key)
         return answer
 
     async def _missed(
@@ -177,17 +177,17 @@ class SetManager(ReadThrough[M], abc.ABC):
             EntityNotFoundError: the set is nowhere (remembered in the cache).
         """
         meta, session = self.meta, self.session
+        key = meta.redis_key(name)
         if why is CORRUPT:
-            # Read through even if the delete failed: the lease that follows
-            # finds Redis down by itself.
-            await self._redis(session.memory.evict, [meta.redis_key(name)])
+            # Read through even if the delete failed: the lease then finds Redis down.
+            await self._redis(session.memory.evict, [key])
         stats = session.stats_for(meta)
         stats.misses += 1
         (members,) = await self._load([name], why is not DOWN)
         if members is None:
             stats.not_found += 1
             if session.cache is not None:
-                await session.cache.remember(meta.model, name, variant, NOT_FOUND, ticket)
+                await session.cache.remember(meta.model, name, variant, NOT_FOUND, ticket, key)
             raise EntityNotFoundError(meta.name, parts)
         return from_pairs(_pairs(members))
 

@@ -17,7 +17,7 @@ import enum
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Final
 
 from aiocache.base import BaseCache
@@ -112,6 +112,7 @@ class BoundedMemoryCache(BaseCache):  # type: ignore[misc] # aiocache ships no t
     Values are kept as they are (``NullSerializer``). When the cache is full the
     ``policy`` picks the entry that goes: ``"lru"`` the least recently used,
     ``"lfu"`` the least frequently used. ``ttl`` None keeps entries until evicted.
+    ``dropped`` hears of each key that goes one at a time (not of ``clear``).
     """
 
     NAME = "bounded_memory"
@@ -123,11 +124,13 @@ class BoundedMemoryCache(BaseCache):  # type: ignore[misc] # aiocache ships no t
         ttl: float | None,
         policy: Policy = "lru",
         clock: Callable[[], float] = time.monotonic,
+        dropped: Callable[[Hashable], None] | None = None,
     ) -> None:
         super().__init__(serializer=NullSerializer(), timeout=None, ttl=ttl)
         self.max_size = max_size
         self.policy = policy
         self._clock = clock
+        self._dropped = dropped
         self._entries: dict[Hashable, tuple[float, Any]] = {}
         self._order = _FrequencyOrder() if policy == "lfu" else _RecencyOrder()
 
@@ -155,7 +158,15 @@ class BoundedMemoryCache(BaseCache):  # type: ignore[misc] # aiocache ships no t
 
     def _drop(self, key: Hashable) -> bool:
         self._order.remove(key)
-        return self._entries.pop(key, None) is not None
+        if self._entries.pop(key, None) is None:
+            return False
+        if self._dropped is not None:
+            self._dropped(key)
+        return True
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._order.clear()
 
     async def _get(self, key: Hashable, encoding: str | None = None, _conn: Any = None) -> Any:
         return self._live(key)
@@ -213,8 +224,7 @@ class BoundedMemoryCache(BaseCache):  # type: ignore[misc] # aiocache ships no t
         return 1 if self._drop(key) else 0
 
     async def _clear(self, namespace: str | None = None, _conn: Any = None) -> bool:
-        self._entries.clear()
-        self._order.clear()
+        self.clear()
         return True
 
     async def _raw(self, command: str, *args: Any, **kwargs: Any) -> Any:
@@ -257,15 +267,56 @@ class EntityCache:
     key came after the ticket. Writes are numbered; the last write of each key
     is kept for as many keys as the cache holds, and when that overflows, every
     read older than the overflow is kept out instead.
+
+    Tracked (``tracked``, set once the store's connection tracks it, see
+    ``backends.redis.wire.tracking``), it is also the listener of Redis's
+    invalidations. An invalidated Redis key counts as a write of that key: its
+    answers go, and a read in flight when it came (whose ticket is older) is
+    not kept. ``flush`` drops everything and keeps out every read in flight: a
+    lost connection, FLUSHALL, a failed Redis call. A write through the session
+    keeps nothing: Redis's own invalidation of it ends the key's tracking, so
+    only the next read, tracked again, may fill the entry.
     """
 
-    __slots__ = ("_floor", "_writes", "_written", "backend")
+    __slots__ = (
+        "_floor",
+        "_key_of",
+        "_keys",
+        "_writes",
+        "_written",
+        "backend",
+        "flushes",
+        "hits",
+        "invalidations",
+        "misses",
+        "tracked",
+    )
 
     def __init__(self, ttl: float | None, max_size: int, policy: Policy = "lru") -> None:
-        self.backend = BoundedMemoryCache(max_size=max_size, ttl=ttl, policy=policy)
+        self.backend = BoundedMemoryCache(
+            max_size=max_size, ttl=ttl, policy=policy, dropped=self._dropped
+        )
         self._writes = 0
         self._written: dict[Hashable, int] = {}
         self._floor = 0
+        self.tracked = False
+        # Tracked: each entry's Redis key, and the entries of each Redis key.
+        self._key_of: dict[Hashable, bytes] = {}
+        self._keys: dict[bytes, list[Hashable]] = {}  # lists: mostly one entry a key
+        self.hits = self.misses = self.invalidations = self.flushes = 0
+
+    def stats(self) -> dict[str, Any]:
+        """Lookups that hit and missed, invalidated keys, whole flushes, entries held."""
+        lookups = self.hits + self.misses
+        return {
+            "tracking": self.tracked,
+            "hits": self.hits,
+            "misses": self.misses,
+            "hit_ratio": self.hits / lookups if lookups else 0.0,
+            "invalidations": self.invalidations,
+            "flushes": self.flushes,
+            "entries": len(self.backend),
+        }
 
     def ticket(self) -> int:
         """What a reader hands to ``remember`` for the answer it is about to read."""
@@ -283,25 +334,45 @@ class EntityCache:
         """The cached answer, ``NOT_FOUND``, or ``NOTHING``."""
         answers = await self.backend._get((kind, name))
         if answers is None:
+            self.misses += 1
             return NOTHING
         if answers is NOT_FOUND:
+            self.hits += 1
             note_cache_hit()
             return NOT_FOUND
         answer = answers.get(variant, NOTHING)
-        if answer is not NOTHING:
+        if answer is NOTHING:
+            self.misses += 1
+        else:
+            self.hits += 1
             note_cache_hit()
         return answer
 
     async def remember(
-        self, kind: Hashable, name: str, variant: Hashable, value: Any, ticket: int
+        self,
+        kind: Hashable,
+        name: str,
+        variant: Hashable,
+        value: Any,
+        ticket: int,
+        redis_key: bytes,
     ) -> None:
-        """Keep an answer read since ``ticket``, unless a write of the key came after it.
+        """Keep an answer read from ``redis_key`` since ``ticket``, unless a write of the
+        entry or an invalidation of the Redis key came after it.
 
         ``NOT_FOUND`` stands for every variant of the key.
         """
         key = (kind, name)
-        if ticket < self._floor or self._written.get(key, 0) > ticket:
+        written = self._written
+        if (
+            ticket < self._floor
+            or written.get(key, 0) > ticket
+            or written.get(redis_key, 0) > ticket
+        ):
             return
+        if self.tracked and self._key_of.get(key) != redis_key:
+            self._key_of[key] = redis_key
+            self._keys.setdefault(redis_key, []).append(key)
         if value is NOT_FOUND:
             await self.backend._set(key, NOT_FOUND)
             return
@@ -312,12 +383,18 @@ class EntityCache:
         await self.backend._set(key, answers)
 
     async def replace(self, kind: Hashable, name: str, entity: Any) -> None:
-        """After a write: the new whole entity, every other answer dropped."""
+        """After a write: the new whole entity, every other answer dropped (tracked: none)."""
+        if self.tracked:
+            await self.forget(kind, name)
+            return
         self._wrote((kind, name))
         await self.backend._set((kind, name), {WHOLE: entity})
 
     async def deleted(self, kind: Hashable, name: str) -> None:
-        """After a delete: not found, for every variant."""
+        """After a delete: not found, for every variant (tracked: no answer)."""
+        if self.tracked:
+            await self.forget(kind, name)
+            return
         self._wrote((kind, name))
         await self.backend._set((kind, name), NOT_FOUND)
 
@@ -325,3 +402,41 @@ class EntityCache:
         """After a write whose result the writer does not hold whole: no answers."""
         self._wrote((kind, name))
         await self.backend._delete((kind, name))
+
+    # Tracked: the listener of the store's connection (``Invalidations``).
+
+    def invalidate(self, keys: Sequence[bytes]) -> None:
+        """Redis says these keys changed: their answers go, and reads in flight of them
+        are not kept."""
+        self.invalidations += len(keys)
+        index, key_of, drop = self._keys, self._key_of, self.backend._drop
+        for redis_key in keys:
+            self._wrote(redis_key)
+            for key in index.pop(redis_key, ()):
+                del key_of[key]
+                drop(key)
+
+    def flush(self) -> None:
+        """Every answer goes, and no read in flight is kept."""
+        self.flushes += 1
+        self._writes += 1
+        self._floor = self._writes
+        self._written.clear()
+        self._keys.clear()
+        self._key_of.clear()
+        self.backend.clear()
+
+    def failed(self) -> None:
+        """A Redis call failed: tracked, flush, since invalidations may have been lost
+        (and while Redis is down, or its breaker open, no answer is kept)."""
+        if self.tracked:
+            self.flush()
+
+    def _dropped(self, key: Hashable) -> None:
+        """An entry expired or was evicted: its Redis key no longer names it."""
+        redis_key = self._key_of.pop(key, None)
+        if redis_key is not None:
+            entries = self._keys[redis_key]
+            entries.remove(key)
+            if not entries:
+                del self._keys[redis_key]

@@ -23,6 +23,7 @@ import attrs
 from dbdaora import settings
 from dbdaora.backends import FallbackStore, RedisSide, open_fallback, open_redis_side
 from dbdaora.backends.redis.protocol import NodeRouting
+from dbdaora.exceptions import ConfigurationError
 from dbdaora.meta import MODELS, UNSET, ModelMeta, Unset
 from dbdaora.session.breakers import make_breaker
 from dbdaora.session.cache import EntityCache
@@ -42,7 +43,8 @@ class Session(Guard, Flights, Counting):
         expire_time: seconds a Redis copy lives, for models whose Meta sets none.
         cache: ``{"ttl": seconds, "max_size": entries}`` for an in-process cache
             (``"policy": "lfu"`` evicts the least frequently used entry rather than
-            the least recently used), or None for none.
+            the least recently used; ``"tracking"``: None, True or False, see
+            ``settings.CacheOptions``), or None for none.
         breaker: ``{"fail_max": n, "reset_timeout": seconds, "probe_interval": seconds}``
             for the circuit breakers (one per store, and on a Redis Cluster one per
             master too), or None for none. An open breaker pings its store every
@@ -121,11 +123,7 @@ class Session(Guard, Flights, Counting):
         self._deadlines = (
             None if config.memory_timeout is None else Deadlines(config.memory_timeout)
         )
-        self.cache: EntityCache | None = (
-            None
-            if config.cache is None
-            else EntityCache(config.cache.ttl, config.cache.max_size, config.cache.policy)
-        )
+        self.cache = None if config.cache is None else _cache(config.cache, self.memory)
         self.memory_breaker = make_breaker(
             config.breaker, f"memory {self.memory.url}", self.memory.ping
         )
@@ -166,6 +164,8 @@ class Session(Guard, Flights, Counting):
         if self._nodes is not None:
             await self._nodes.stop()
         await self.stop_repairs()
+        if self.cache is not None and self.cache.tracked:
+            self.memory.untrack(self.cache)
         await self.memory.close()
         await self.fallback.close()
 
@@ -183,6 +183,26 @@ class Session(Guard, Flights, Counting):
     async def create_all(self) -> None:
         """Have the fallback create what every declared model needs (SQL: its tables)."""
         await self.fallback.create_all(list(MODELS.values()))
+
+
+def _cache(options: settings.CacheOptions, memory: RedisSide) -> EntityCache:
+    """The session's cache, tracked by ``memory`` where the options let it and it can.
+
+    Raises:
+        ConfigurationError: ``tracking`` is True and the store cannot track.
+    """
+    cache = EntityCache(options.ttl, options.max_size, options.policy)
+    if options.tracking is not False:
+        cache.tracked = memory.track(cache)
+    if options.tracking and not cache.tracked:
+        raise ConfigurationError(
+            f'cache={{"tracking": True}}: the Redis store {memory.url} cannot track keys. '
+            "Client tracking needs a Redis server, Sentinel or Cluster; memory:// has "
+            "no client tracking, and on one server or Sentinel it needs autopipeline "
+            "(one connection carries the reads and their invalidations). "
+            'Use "tracking": None (tracked where possible, else expiry by ttl) or False.'
+        )
+    return cache
 
 
 _default: Session | None = None

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from aiobreaker import CircuitBreaker
 
     from dbdaora.meta import ModelMeta
+    from dbdaora.session.cache import EntityCache
     from dbdaora.session.nodes import NodeBreakers
 
 
@@ -37,6 +38,7 @@ class Counting:
     fallback_breaker: CircuitBreaker | None
     _stats: dict[str, ModelStats]
     _nodes: NodeBreakers | None
+    cache: EntityCache | None
 
     def stats_for(self, meta: ModelMeta) -> ModelStats:
         stats = self._stats.get(meta.name)
@@ -47,7 +49,9 @@ class Counting:
     def stats(self) -> dict[str, Any]:
         """Counters per model, and each breaker's state (``closed``, ``open``, ``half-open``);
         on a Redis Cluster, once a master failed, ``nodes``: each such master's (or
-        ``pending``, back and waiting for a repair)."""
+        ``pending``, back and waiting for a repair). With a cache, ``cache``: its hits,
+        misses and hit ratio, and (tracked) the keys Redis invalidated and the whole
+        flushes (a lost connection, FLUSHALL, a failed Redis call)."""
         breakers: dict[str, Any] = {
             "memory": breaker_state(self.memory_breaker),
             "fallback": breaker_state(self.fallback_breaker),
@@ -55,7 +59,10 @@ class Counting:
         nodes = {} if self._nodes is None else self._nodes.states()
         if nodes:
             breakers["nodes"] = nodes
-        return {
+        stats = {
             "models": {name: attrs.asdict(stats) for name, stats in self._stats.items()},
             "breakers": breakers,
         }
+        if self.cache is not None:
+            stats["cache"] = self.cache.stats()
+        return stats

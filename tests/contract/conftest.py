@@ -13,15 +13,24 @@ Side = tuple[Any, RawView]
 """A Redis-side store and a raw view of what it holds."""
 
 
-@pytest.fixture(params=["memory", "redis", "redis-direct", "cluster"])
+@pytest.fixture(params=["memory", "redis", "redis-direct", "tracked", "cluster", "cluster-tracked"])
 async def side(request: pytest.FixtureRequest) -> AsyncIterator[Side]:
-    """A Redis-side store and a raw view of it; redis-direct is RedisStore unpipelined."""
-    if request.param == "redis-direct":
+    """A Redis-side store and a raw view of it; redis-direct is RedisStore unpipelined,
+    tracked is RedisStore tracking keys for a cache (RESP3), cluster-tracked a cluster
+    whose masters are watched for one."""
+    if request.param == "cluster-tracked":
+        from dbdaora.backends.redis.cluster import ClusterStore
+        from dbdaora.session.cache import EntityCache
+
+        store = ClusterStore(request.getfixturevalue("cluster_proc").url)
+        assert store.track(EntityCache(None, 1000))
+        pair: Side = (store, RawView(None, request.getfixturevalue("raw_cluster")))
+    elif request.param == "redis-direct":
         from dbdaora.backends.redis.single import RedisStore
 
         url = request.getfixturevalue("redis_proc").url
         view = RawView(None, request.getfixturevalue("raw_redis"))
-        pair: Side = (RedisStore(url, autopipeline=False), view)
+        pair = (RedisStore(url, autopipeline=False), view)
     else:
         pair = request.getfixturevalue(f"{request.param}_store")
     yield pair

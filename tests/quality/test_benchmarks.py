@@ -78,3 +78,13 @@ def test_geo_benchmark_prints_its_row(capsys: pytest.CaptureFixture[str]) -> Non
     figures = geo.main(rounds=1, scale=0.02)
     assert set(figures) == {"orm", "hand"} and all(time > 0 for time in figures.values())
     assert any(line.startswith("near ") for line in capsys.readouterr().out.splitlines())
+
+
+def test_tracking_benchmark_prints_every_figure(capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks.tracking, tiny: every figure, and no read stale after its invalidation."""
+    from benchmarks import tracking
+
+    figures = tracking.main(scale=0.02)
+    assert figures["stale_after_delivery"] == 0
+    assert {"cached_get_speedup", "delay_p99", "get_on_off", "add_on_off"} <= set(figures)
+    assert len(capsys.readouterr().out.splitlines()) == 6

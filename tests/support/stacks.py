@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 # Each Redis-side backend runs the contract; each fallback joins it with memory://.
+# "tracked" is redis:// whose connection tracks keys, so speaks RESP3.
 # An entry is (Redis-side fixture, fallback fixture): fixtures named <name>_store
 # and <name>_fallback.
 REDIS_SIDES = ["memory", "redis", "cluster"]
 STACKS = [
     pytest.param(("memory", "dict"), id="memory"),
     pytest.param(("redis", "dict"), id="redis"),
+    pytest.param(("tracked", "dict"), id="redis-tracked"),  # RESP3, CLIENT TRACKING
     pytest.param(("cluster", "dict"), id="cluster"),
     pytest.param(("memory", "datastore"), id="memory-datastore"),
     pytest.param(("redis", "datastore"), id="redis-datastore"),

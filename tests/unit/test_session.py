@@ -40,10 +40,12 @@ class CountingFallback(DictFallback):
 
 
 def _cached(store: Any, **options: Any) -> Session:
+    # The cache without client tracking (tests/backends/redis/test_tracking.py has it):
+    # these tests pin what it keeps after the session's own writes and Redis-side deletes.
     return Session(
         memory=store,
         fallback=CountingFallback(),
-        cache={"ttl": 60, "max_size": 100},
+        cache={"ttl": 60, "max_size": 100, "tracking": False},
         **options,
     )
 
@@ -380,6 +382,15 @@ async def test_stats_count_each_path() -> None:
             }
         },
         "breakers": {"memory": "closed", "fallback": "closed"},
+        "cache": {
+            "tracking": False,  # memory:// cannot track
+            "hits": 1,
+            "misses": 2,
+            "hit_ratio": 1 / 3,
+            "invalidations": 0,
+            "flushes": 0,
+            "entries": 2,
+        },
     }
 
 
@@ -398,6 +409,7 @@ def test_session_options_come_from_settings() -> None:
     [
         ({"cache": {"ttl": 0}}, r"cache: ttl must be a positive number, got 0"),
         ({"cache": {"size": 3}}, r"cache: unknown option\(s\) \['size'\]"),
+        ({"cache": {"tracking": 1}}, r"cache: tracking must be None, True or False, got 1"),
         ({"cache": 5}, r"cache must be a dict or None, got 5"),
         ({"breaker": {"fail_max": 0}}, r"breaker: fail_max must be a positive int, got 0"),
         ({"memory_timeout": -1}, r"memory_timeout must be a positive number or None, got -1"),

@@ -76,7 +76,7 @@ recorded; a master restarting mid-sweep fails a step or the final check.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dbdaora.backends.redis import operations as ops
@@ -106,6 +106,8 @@ from dbdaora.backends.redis.scripts import (
 )
 from dbdaora.backends.redis.single import SingleKeyOperations
 from dbdaora.backends.redis.wire.cluster import ClusterLink
+from dbdaora.backends.redis.wire.tracking import Invalidations
+from dbdaora.backends.redis.wire.transport import Operation
 from dbdaora.exceptions import BackendError
 
 # The key the ping asks about; dbdaora's keys are a model's name and ':'-joined parts.
@@ -133,6 +135,20 @@ class ClusterStore(SingleKeyOperations):
         link = ClusterLink(url, autopipeline=autopipeline, options=options)
         super().__init__(link, autopipeline=autopipeline)
         self._cluster = link
+
+    # Tracked: each master watched by a connection of its own (``wire.watchers``).
+
+    def track(self, listener: Invalidations) -> bool:
+        return self._cluster.track(listener)
+
+    def untrack(self, listener: Invalidations) -> None:
+        self._cluster.untrack(listener)
+
+    async def _read(self, operation: Operation) -> Any:
+        return (await self._cluster.run_cached([operation]))[0]
+
+    def _read_all(self, operations: list[Operation]) -> Coroutine[Any, Any, list[Any]]:
+        return self._cluster.run_cached(operations)
 
     async def ping(self) -> None:
         if self._cluster.gate is not None:

@@ -28,6 +28,7 @@ from dbdaora.backends.redis.protocol import (
     Pairs,
     RedisSide,
 )
+from dbdaora.backends.redis.wire.tracking import Invalidations
 from dbdaora.lease import LEASE_SECONDS, NOT_FOUND
 
 
@@ -59,6 +60,12 @@ class InProcessRedis(Keyspace):
 
     async def ping(self) -> None:
         self._check()
+
+    def track(self, listener: Invalidations) -> bool:
+        return False  # in-process: no client tracking
+
+    def untrack(self, listener: Invalidations) -> None:
+        return None
 
     async def hgetall(self, key: bytes) -> dict[bytes, bytes]:
         self._check()

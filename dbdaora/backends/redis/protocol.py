@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple, Protocol, runtime_checkable
 
+from dbdaora.backends.redis.wire.tracking import Invalidations
 from dbdaora.exceptions import BackendError
 
 HashValue = Mapping[bytes, str | bytes]
@@ -66,6 +67,13 @@ class RedisSide(Protocol):
         The session's breaker sends it while open, to close as soon as Redis answers.
         """
         ...
+
+    def track(self, listener: Invalidations) -> bool:
+        """Have Redis tell ``listener`` when a key a read here answered changes
+        (client tracking, see ``wire.tracking``); False where this store cannot."""
+        ...
+
+    def untrack(self, listener: Invalidations) -> None: ...
 
     async def hgetall(self, key: bytes) -> dict[bytes, bytes]: ...
 

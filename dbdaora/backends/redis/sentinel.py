@@ -38,7 +38,7 @@ class SentinelStore(RedisStore):
     """
 
     def __init__(self, url: str, *, autopipeline: bool = True, **options: Any) -> None:
-        self._sentinel = SentinelLink(url, autopipeline=autopipeline, options=options)
+        self._sentinel = self._node = SentinelLink(url, autopipeline=autopipeline, options=options)
         SingleKeyOperations.__init__(self, self._sentinel, autopipeline=autopipeline)
 
     async def ping(self) -> None:

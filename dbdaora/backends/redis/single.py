@@ -47,7 +47,8 @@ from dbdaora.backends.redis.scripts import (
 )
 from dbdaora.backends.redis.wire.link import Link
 from dbdaora.backends.redis.wire.node import NodeLink
-from dbdaora.backends.redis.wire.transport import alone
+from dbdaora.backends.redis.wire.tracking import Invalidations
+from dbdaora.backends.redis.wire.transport import Operation, alone
 
 
 class SingleKeyOperations:
@@ -69,26 +70,39 @@ class SingleKeyOperations:
     async def ping(self) -> None:
         await self._link.run(ops.ping())
 
+    def track(self, listener: Invalidations) -> bool:
+        return False  # tracking runs on a single node's multiplexed connection only
+
+    def untrack(self, listener: Invalidations) -> None:
+        return None
+
+    # The reads whose answers a session cache keeps; a tracking store has Redis track them.
+    def _read(self, operation: Operation) -> Coroutine[Any, Any, Any]:
+        return self._link.run(operation)
+
+    def _read_all(self, operations: list[Operation]) -> Coroutine[Any, Any, list[Any]]:
+        return self._link.run_all(operations)
+
     # The two reads of a get return the link's coroutine: no frame of their own.
     def hgetall(self, key: bytes) -> Coroutine[Any, Any, dict[bytes, bytes]]:
-        return self._link.run(ops.hgetall(key))
+        return self._read(ops.hgetall(key))
 
     def hmget(self, key: bytes, fields: Sequence[bytes]) -> Coroutine[Any, Any, list[bytes | None]]:
-        return self._link.run(ops.hmget(key, fields))
+        return self._read(ops.hmget(key, fields))
 
     async def hgetall_many(self, keys: Sequence[bytes]) -> list[dict[bytes, bytes]]:
-        return await self._link.run_all([ops.hgetall(key) for key in keys])
+        return await self._read_all([ops.hgetall(key) for key in keys])
 
     async def hmget_many(
         self, keys: Sequence[bytes], fields: Sequence[bytes]
     ) -> list[list[bytes | None]]:
-        return await self._link.run_all([ops.hmget(key, fields) for key in keys])
+        return await self._read_all([ops.hmget(key, fields) for key in keys])
 
     async def exists(self, key: bytes) -> bool:
         return bool(await self._link.run(ops.exists(key)))
 
     async def get_strings(self, keys: Sequence[bytes]) -> list[bytes | None]:
-        return await self._link.run_all([ops.get(key) for key in keys])
+        return await self._read_all([ops.get(key) for key in keys])
 
     async def hlen(self, key: bytes) -> int:
         return int(await self._link.run(ops.hlen(key)))
@@ -105,7 +119,7 @@ class SingleKeyOperations:
         )
 
     async def zrange(self, key: bytes, start: int, stop: int, *, reverse: bool) -> Pairs:
-        result: Pairs = await self._link.run(ops.zrange(key, start, stop, reverse=reverse))
+        result: Pairs = await self._read(ops.zrange(key, start, stop, reverse=reverse))
         return result
 
     async def zrange_by_score(
@@ -119,7 +133,7 @@ class SingleKeyOperations:
         count: int | None,
     ) -> Pairs:
         operation = ops.zrange_by_score(key, low, high, reverse=reverse, offset=offset, count=count)
-        result: Pairs = await self._link.run(operation)
+        result: Pairs = await self._read(operation)
         return result
 
     async def zcard(self, key: bytes) -> int:
@@ -134,7 +148,7 @@ class SingleKeyOperations:
         unit: str,
         count: int | None,
     ) -> Found:
-        reply = await self._link.run(ops.geosearch(key, longitude, latitude, radius, unit, count))
+        reply = await self._read(ops.geosearch(key, longitude, latitude, radius, unit, count))
         return [
             (member, float(dist), (float(lon), float(lat))) for member, dist, (lon, lat) in reply
         ]
@@ -155,9 +169,23 @@ class RedisStore(SingleKeyOperations):
         ConfigurationError: the URL does not parse.
     """
 
+    _node: NodeLink
+
     def __init__(self, url: str, *, autopipeline: bool = True, **options: Any) -> None:
-        link = NodeLink(url, autopipeline=autopipeline, options=options)
-        super().__init__(link, autopipeline=autopipeline)
+        self._node = NodeLink(url, autopipeline=autopipeline, options=options)
+        super().__init__(self._node, autopipeline=autopipeline)
+
+    def track(self, listener: Invalidations) -> bool:
+        return self._node.track(listener)
+
+    def untrack(self, listener: Invalidations) -> None:
+        self._node.untrack(listener)
+
+    def _read(self, operation: Operation) -> Coroutine[Any, Any, Any]:
+        return self._node.run(operation, cached=True)
+
+    def _read_all(self, operations: list[Operation]) -> Coroutine[Any, Any, list[Any]]:
+        return self._node.run_all(operations, cached=True)
 
     def leases_on_read(self) -> bool:
         # Batched with other callers, a get shares its round trip, and the plain
@@ -169,7 +197,9 @@ class RedisStore(SingleKeyOperations):
     async def hgetall_or_lease(
         self, key: bytes, marker: bytes, token: bytes
     ) -> tuple[dict[bytes, bytes], bytes | None]:
-        reply: list[bytes] = await self._link.run_script(HGETALL_OR_LEASE, [key, marker], [token])
+        reply: list[bytes] = await self._node.run_script(
+            HGETALL_OR_LEASE, [key, marker], [token], cached=True
+        )
         if len(reply) == 1:
             return {}, reply[0]
         items = iter(reply)
@@ -178,8 +208,8 @@ class RedisStore(SingleKeyOperations):
     async def get_or_lease(
         self, key: bytes, marker: bytes, token: bytes
     ) -> tuple[bytes | None, bytes | None]:
-        reply: list[bytes | None] = await self._link.run_script(
-            GET_OR_LEASE, [key, marker], [token]
+        reply: list[bytes | None] = await self._node.run_script(
+            GET_OR_LEASE, [key, marker], [token], cached=True
         )
         if len(reply) == 1:
             return reply[0], None

@@ -38,7 +38,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from dbdaora.backends.redis.protocol import NodeGate
 from dbdaora.backends.redis.wire.link import Calls, Lua, PerLoop, failed
 from dbdaora.backends.redis.wire.pipelining import AutoPipeline
+from dbdaora.backends.redis.wire.tracking import BROADCAST_ON, Invalidations, Tracking
 from dbdaora.backends.redis.wire.transport import Direct, Operation
+from dbdaora.backends.redis.wire.watchers import MasterWatch
 from dbdaora.backends.urls import mask_url
 from dbdaora.exceptions import BackendError, BadDataError, ConfigurationError
 
@@ -92,6 +94,9 @@ def parse_cluster_url(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
         options["ssl"] = True
     return nodes, options
 
+
+# What opening a master's watching connection may raise, within MASTERS_WAIT.
+WATCH_ERRORS: tuple[type[BaseException], ...] = (*DRIVER_ERRORS, TimeoutError)
 
 # Errors that say the cluster as a whole does not serve, not one master.
 CLUSTER_ERRORS: tuple[type[BaseException], ...] = (ClusterDownError, RedisClusterException)
@@ -160,6 +165,49 @@ class ClusterLink:
         self._transports = PerLoop(self._open)
         self._mapped: Any = None
         self.gate: NodeGate | None = None
+        self.tracking = Tracking(BROADCAST_ON)
+        self._watches = PerLoop(self._open_watch)
+
+    def _open_watch(self) -> MasterWatch:
+        stall = self._options.get("socket_timeout") or SOCKET_TIMEOUT
+        return MasterWatch(self.tracking, self._options, stall)
+
+    def track(self, listener: Invalidations) -> bool:
+        """Have ``listener`` told of every change on the masters (see ``watchers``)."""
+        self.tracking.add(listener)
+        return True
+
+    def untrack(self, listener: Invalidations) -> None:
+        self.tracking.remove(listener)
+
+    async def _watched(self, operations: list[Operation]) -> tuple[str | None, ...] | None:
+        """Before cached reads: the masters of their keys, each watched; None where one
+        could not be watched in ``MASTERS_WAIT`` (the caller then keeps nothing)."""
+        await self._mapped_transport()
+        nodes = tuple(self._route(operation) for operation in operations)
+        gate = self.gate
+        # A master its breaker refuses is not waited for: the read will be refused too.
+        watch = {n for n in nodes if n is not None and (gate is None or not gate.refuses(n))}
+        try:
+            await asyncio.wait_for(self._watches.current().ready(watch), MASTERS_WAIT)
+        except WATCH_ERRORS:
+            return None
+        return nodes
+
+    def _kept(self, operations: list[Operation], watched: tuple[str | None, ...] | None) -> None:
+        """After cached reads: where a master was not watched, or a key's slot moved to
+        another master meanwhile (MOVED, a failover), the listeners keep nothing."""
+        if watched is None or tuple(self._route(op) for op in operations) != watched:
+            self.tracking.lost()
+
+    async def run_cached(self, operations: list[Operation]) -> list[Any]:
+        """Reads whose answers a cache keeps: their masters watched first."""
+        if not self.tracking.listeners:
+            return await self.run_all(operations)
+        watched = await self._watched(operations)
+        results = await self.run_all(operations)
+        self._kept(operations, watched)
+        return results
 
     def _open(self) -> AutoPipeline | Direct:
         client = RedisCluster(
@@ -328,4 +376,5 @@ class ClusterLink:
         return await self.run_all([_eval(script, keys, args) for keys, args in calls])
 
     async def close(self) -> None:
+        await self._watches.close()
         await self._transports.close()

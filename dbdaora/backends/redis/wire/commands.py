@@ -3,9 +3,9 @@
 Operations are functions of a command target (see ``transport``); on redis-py's
 client they run its methods. ``COMMANDS`` takes the same calls and returns what
 ``Multiplexer.run`` sends instead: the command packed by hiredis, and the parser
-that gives the raw reply the shape redis-py's client would return
-(``decode_responses=False``, RESP2). It only packs arguments and names parsers;
-it must not hold connections, nor what a command means to dbdaora.
+that gives the raw reply, RESP2 or RESP3, the shape redis-py's client would
+return (``decode_responses=False``, RESP2). It only packs arguments and names
+parsers; it must not hold connections, nor what a command means to dbdaora.
 """
 
 from __future__ import annotations
@@ -19,12 +19,21 @@ Parser = Callable[[Any], Any] | None
 Command = tuple[bytes, Parser, int]  # encoded command(s), reply parser, command count
 
 
-def _pairs(reply: list[Any]) -> dict[Any, Any]:
+# A tracking connection speaks RESP3 (see ``tracking``): a hash comes as a map, which
+# hiredis makes a dict, and scored members as [member, score] pairs with double
+# scores; RESP2 gives flat arrays with scores as text. Both parse alike.
+
+
+def _pairs(reply: list[Any] | dict[Any, Any]) -> dict[Any, Any]:
+    if type(reply) is dict:
+        return reply
     items = iter(reply)
     return dict(zip(items, items, strict=True))
 
 
 def _scored(reply: list[Any]) -> list[tuple[Any, float]]:
+    if reply and type(reply[0]) is list:
+        return [(member, float(score)) for member, score in reply]
     items = iter(reply)
     return [(member, float(score)) for member, score in zip(items, items, strict=True)]
 

@@ -18,13 +18,20 @@ from typing import Any, Generic, Protocol, TypeVar
 from redis.exceptions import ResponseError
 
 from dbdaora.backends.loops import close_with_loop
-from dbdaora.backends.redis.wire.transport import Operation, Transport
+from dbdaora.backends.redis.wire.transport import Operation
 from dbdaora.exceptions import BackendError, BadDataError, failure_text
 
 Calls = Sequence[tuple[list[bytes], list[Any]]]
 """Each run of a script: its KEYS, then its ARGV."""
 
-T = TypeVar("T", bound=Transport)
+
+class Closes(Protocol):
+    """What ``PerLoop`` keeps per event loop: a transport, or anything it must close."""
+
+    async def close(self) -> None: ...
+
+
+T = TypeVar("T", bound=Closes)
 
 
 class Lua(Protocol):

@@ -16,6 +16,13 @@ and dropped, so the callers behind it still get theirs. A connection that breaks
 or owes replies and receives nothing for ``socket_timeout`` seconds, fails the
 callers it owes and is replaced by a new one on the next command.
 
+With a tracking listener (``tracking``), the connection speaks RESP3 and has
+Redis track the keys of the reads run with ``cached``: each goes right after
+``CLIENT CACHING YES`` in the same write, and invalidation pushes are handed to
+the listeners as they are parsed, in order with the replies. An idle tracking
+connection sends a PING every ``stall_timeout``, so one that died silently is
+dropped (and the listeners flushed) within two of them.
+
 Operations are the same functions of a command target that run on redis-py's
 client elsewhere in the package; here the target is ``commands.COMMANDS``, which
 turns each call into its encoded command and the parser that gives the reply the
@@ -33,92 +40,20 @@ from typing import Any
 import hiredis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from dbdaora.backends.redis.wire.commands import COMMANDS, Parser
+from dbdaora.backends.redis.wire.commands import COMMANDS
+from dbdaora.backends.redis.wire.tracking import CACHING_YES, PING, Tracking
 from dbdaora.backends.redis.wire.transport import Operation, alone
+from dbdaora.backends.redis.wire.waiters import Ack, Batch, CachedCall, Call, Waiter
+
+# A push frame (RESP3: an invalidation), as hiredis parses it.
+_PUSH = hiredis.PushNotification
 
 # Callers queued in one iteration before their commands go without waiting for
 # its end, so the server works on them while the rest are queued.
 EARLY_FLUSH = 128
-
-
-def _error(reply: ResponseError) -> ResponseError:
-    """redis-py's exception for an error reply (NOSCRIPT gets its own)."""
-    message = str(reply)
-    if message.startswith("NOSCRIPT "):
-        return NoScriptError(message.removeprefix("NOSCRIPT "))
-    return reply
-
-
-class _Waiter:
-    """A caller waiting for replies; ``deliver`` takes them one at a time, in order."""
-
-    __slots__ = ("future",)
-
-    future: asyncio.Future[Any]
-
-    def deliver(self, reply: Any) -> None:
-        raise NotImplementedError
-
-    def fail(self, exc: BaseException) -> None:
-        if not self.future.done():
-            self.future.set_exception(exc)
-
-
-class _Call(_Waiter):
-    """The reply one caller waits for."""
-
-    __slots__ = ("parse",)
-
-    def __init__(self, future: asyncio.Future[Any], parse: Parser) -> None:
-        self.future = future
-        self.parse = parse
-
-    def deliver(self, reply: Any) -> None:
-        future = self.future
-        if future.done():
-            return
-        if isinstance(reply, ResponseError):
-            future.set_exception(_error(reply))
-        elif self.parse is None:
-            future.set_result(reply)
-        else:
-            try:
-                future.set_result(self.parse(reply))
-            except Exception as exc:
-                future.set_exception(exc)
-
-
-class _Batch(_Waiter):
-    """The replies of one caller's several commands: all of them, or the first error."""
-
-    __slots__ = ("parsers", "replies")
-
-    def __init__(self, future: asyncio.Future[Any], parsers: list[Parser]) -> None:
-        self.future = future
-        self.parsers = parsers
-        self.replies: list[Any] = []
-
-    def deliver(self, reply: Any) -> None:
-        replies = self.replies
-        replies.append(reply)
-        if len(replies) < len(self.parsers) or self.future.done():
-            return
-        for reply in replies:
-            if isinstance(reply, ResponseError):
-                self.future.set_exception(_error(reply))
-                return
-        try:
-            parsed = [
-                reply if parse is None else parse(reply)
-                for parse, reply in zip(self.parsers, replies, strict=True)
-            ]
-        except Exception as exc:
-            self.future.set_exception(exc)
-        else:
-            self.future.set_result(parsed)
 
 
 class _Connection(asyncio.Protocol):
@@ -135,13 +70,16 @@ class _Connection(asyncio.Protocol):
         transport: asyncio.Transport,
         writer: asyncio.StreamWriter,
         broke: Callable[[_Connection, Exception], None],
+        pushed: Callable[[list[Any]], None],
     ) -> None:
         self.transport = transport
         # asyncio closes a transport when its StreamWriter is collected: keep it.
         self._writer = writer
         self._broke = broke
+        self._pushed = pushed
+        self.tracked = False  # HELLO 3 and CLIENT TRACKING sent on it
         self._parser = hiredis.Reader(replyError=ResponseError)
-        self.owed: collections.deque[_Waiter] = collections.deque()
+        self.owed: collections.deque[Waiter] = collections.deque()
         self.replies = 0
         # Set by the watchdog before it aborts the transport: what the owed callers get.
         self.stalled: RedisTimeoutError | None = None
@@ -152,6 +90,9 @@ class _Connection(asyncio.Protocol):
         parser.feed(data)
         try:
             while (reply := parser.gets()) is not False:
+                if type(reply) is _PUSH:
+                    self._pushed(reply)
+                    continue
                 self.replies += 1
                 owed.popleft().deliver(reply)
         except Exception as exc:  # a protocol error or a reply nobody asked for
@@ -183,6 +124,7 @@ class Multiplexer:
         connect: makes a new redis-py connection, not yet connected.
         stall_timeout: seconds a connection owing replies may receive nothing
             before it counts as dead.
+        tracking: the listeners of invalidations; a connection tracks while it has some.
     """
 
     def __init__(
@@ -190,37 +132,77 @@ class Multiplexer:
         connect: Callable[[], AbstractConnection],
         *,
         stall_timeout: float,
+        tracking: Tracking | None = None,
     ) -> None:
         self._make_connection = connect
         self._stall_timeout = stall_timeout
+        self._tracking = tracking
         self._connection: _Connection | None = None
         self._opening: asyncio.Future[None] | None = None
-        self._queued: list[tuple[_Waiter, bytes, int]] = []
+        self._queued: list[tuple[Waiter, bytes, int]] = []
         self._flush_scheduled = False
         self._watchdog: asyncio.TimerHandle | None = None
         self._closed = False
 
     # Plain functions returning the future: a coroutine here would be one more
     # frame for every reply to pass through.
-    def run(self, operation: Operation) -> asyncio.Future[Any]:
-        """The reply to ``operation``'s command."""
+    def run(self, operation: Operation, *, cached: bool = False) -> asyncio.Future[Any]:
+        """The reply to ``operation``'s command; ``cached``: Redis tracks its keys."""
         data, parse, count = operation(COMMANDS)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue(_Call(future, parse), data, count)
+        if cached and self._tracks():
+            self._queue(CachedCall(future, parse), CACHING_YES + data, count + 1)
+        else:
+            self._queue(Call(future, parse), data, count)
         return future
 
-    def run_all(self, operations: list[Operation]) -> asyncio.Future[list[Any]]:
+    def run_all(
+        self, operations: list[Operation], *, cached: bool = False
+    ) -> asyncio.Future[list[Any]]:
         """The replies to ``operations``' commands, sent together; the first error raised."""
         commands = [operation(COMMANDS) for operation in operations]
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         if not commands:  # no reply would ever complete the batch
             future.set_result([])
             return future
-        batch = _Batch(future, [parse for _, parse, _ in commands])
-        self._queue(batch, b"".join(data for data, _, _ in commands), len(commands))
+        cached = cached and self._tracks()
+        batch = Batch(future, [parse for _, parse, _ in commands], cached=cached)
+        prefix = CACHING_YES if cached else b""
+        data = b"".join(prefix + data for data, _, _ in commands)
+        self._queue(batch, data, len(commands) * (2 if cached else 1))
         return future
 
-    def _queue(self, waiter: _Waiter, data: bytes, count: int) -> None:
+    def _tracks(self) -> bool:
+        """Whether reads are tracked: the link has listeners. A connection opened before
+        the first one starts tracking now, ahead of the commands not yet written."""
+        tracking = self._tracking
+        if tracking is None or not tracking.listeners:
+            return False
+        connection = self._connection
+        if connection is not None and not connection.tracked:
+            self._start_tracking(connection)
+            tracking.lost()  # what was read on it untracked may have changed
+        return True
+
+    @property
+    def tracking_live(self) -> bool:
+        """Whether a connection is open and tracking (its replies may still be owed).
+
+        A connection opened anew needs no flush: the loss of the one before it
+        flushed, and nothing read before the first one is cached tracked."""
+        return self._connection is not None and self._connection.tracked
+
+    def _start_tracking(self, connection: _Connection) -> None:
+        assert self._tracking is not None
+        connection.transport.write(self._tracking.turn_on)
+        connection.owed.extend([Ack(), Ack()])
+        connection.tracked = True
+
+    def _pushed(self, frame: list[Any]) -> None:
+        if self._tracking is not None:
+            self._tracking.pushed(frame)
+
+    def _queue(self, waiter: Waiter, data: bytes, count: int) -> None:
         if self._closed:
             raise RedisConnectionError("the Redis store is closed")
         self._queued.append((waiter, data, count))
@@ -284,9 +266,11 @@ class Multiplexer:
         if self._closed:
             transport.close()
             return
-        connection = _Connection(transport, writer, self._broke)
+        connection = _Connection(transport, writer, self._broke, self._pushed)
         transport.set_protocol(connection)
         self._connection = connection
+        if self._tracking is not None and self._tracking.listeners:
+            self._start_tracking(connection)
         self._watch(0, owed=False)
         self._flush()
 
@@ -303,6 +287,14 @@ class Multiplexer:
             owed: whether replies were owed then.
         """
         connection = self._connection
+        if (
+            connection is not None
+            and connection.tracked
+            and not connection.owed
+            and not self._queued
+        ):
+            connection.transport.write(PING)  # a reply owed: silence now drops it
+            connection.owed.append(Ack())
         if owed and connection is not None and connection.owed and delivered == connection.replies:
             connection.stalled = RedisTimeoutError(
                 f"Redis sent nothing for {self._stall_timeout}s while owing replies"
@@ -329,6 +321,8 @@ class Multiplexer:
             owed, connection.owed = connection.owed, collections.deque()
             for waiter in owed:
                 waiter.fail(failure)
+        if self._tracking is not None:
+            self._tracking.lost()  # what changed while it was away is unknown
         if self._queued and not self._closed and self._opening is None:
             self._opening = asyncio.ensure_future(self._open())
 

@@ -18,6 +18,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from dbdaora.backends.redis.wire.link import Calls, Lua, PerLoop, failed
 from dbdaora.backends.redis.wire.multiplex import Multiplexer
+from dbdaora.backends.redis.wire.tracking import Invalidations, Tracking
 from dbdaora.backends.redis.wire.transport import Direct, Operation, Transport
 from dbdaora.backends.urls import mask_url
 from dbdaora.exceptions import BackendError, BadDataError, ConfigurationError
@@ -75,6 +76,7 @@ class NodeLink:
         self._dsn = url
         self._autopipeline = autopipeline
         self._options = self._client_options(options)
+        self.tracking = Tracking()
         self._transports = PerLoop(self._open)
 
     def _client_options(self, options: dict[str, Any]) -> dict[str, Any]:
@@ -88,21 +90,36 @@ class NodeLink:
         if self._autopipeline:
             pool = ConnectionPool.from_url(self._dsn, **self._options)
             stall = {**parse_url(self._dsn), **self._options}.get("socket_timeout")
-            return Multiplexer(pool.make_connection, stall_timeout=stall or STALL_SECONDS)
+            return Multiplexer(
+                pool.make_connection, stall_timeout=stall or STALL_SECONDS, tracking=self.tracking
+            )
         pool = BlockingConnectionPool.from_url(self._dsn, **self._options)
         return Direct(Redis.from_pool(pool))
 
-    async def run(self, operation: Operation) -> Any:
+    def track(self, listener: Invalidations) -> bool:
+        """Have ``listener`` told of changes to the keys of ``cached`` reads (see
+        ``tracking``); False, and nothing done, where no connection can track:
+        without auto-pipelining each call takes a pooled connection."""
+        if not self._autopipeline:
+            return False
+        self.tracking.add(listener)
+        return True
+
+    def untrack(self, listener: Invalidations) -> None:
+        self.tracking.remove(listener)
+
+    async def run(self, operation: Operation, *, cached: bool = False) -> Any:
+        """``cached``: a read whose answer a cache keeps, for Redis to track."""
         try:
-            return await self._transports.current().run(operation)
+            return await self._transports.current().run(operation, cached=cached)
         except DRIVER_ERRORS as exc:
             raise self._failed(exc) from exc
 
-    async def run_all(self, operations: list[Operation]) -> list[Any]:
+    async def run_all(self, operations: list[Operation], *, cached: bool = False) -> list[Any]:
         if len(operations) == 1:
-            return [await self.run(operations[0])]
+            return [await self.run(operations[0], cached=cached)]
         try:
-            return await self._transports.current().run_all(operations)
+            return await self._transports.current().run_all(operations, cached=cached)
         except DRIVER_ERRORS as exc:
             raise self._failed(exc) from exc
 
@@ -112,15 +129,17 @@ class NodeLink:
 
     # A server that lost its scripts answers NOSCRIPT: load the script, then ask again.
 
-    async def run_script(self, script: Lua, keys: list[bytes], args: list[Any]) -> Any:
+    async def run_script(
+        self, script: Lua, keys: list[bytes], args: list[Any], *, cached: bool = False
+    ) -> Any:
         operation = _evalsha(script, keys, args)
         try:
-            return await self.run(operation)
+            return await self.run(operation, cached=cached)
         except BackendError as exc:
             if not isinstance(exc.__cause__, NoScriptError):
                 raise
             await self.run(_script_load(script))
-            return await self.run(operation)
+            return await self.run(operation, cached=cached)
 
     async def run_scripts(self, script: Lua, calls: Calls) -> list[Any]:
         operations = [_evalsha(script, keys, args) for keys, args in calls]

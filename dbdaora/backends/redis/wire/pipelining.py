@@ -42,8 +42,11 @@ class AutoPipeline:
         # The loop keeps only weak references to tasks: these keep batches in flight.
         self._sending: set[asyncio.Future[Any]] = set()
 
-    async def run(self, operation: Operation, node: str | None = None) -> Any:
-        """The result of ``operation``, sent with whatever else this iteration queues."""
+    async def run(
+        self, operation: Operation, node: str | None = None, *, cached: bool = False
+    ) -> Any:
+        """The result of ``operation``, sent with whatever else this iteration queues
+        (``cached`` is ignored: a cluster's connections do not track keys)."""
         # run_all's steps for one operation, without its lists: every get comes this way.
         loop = asyncio.get_running_loop()
         forming = self._forming
@@ -63,6 +66,7 @@ class AutoPipeline:
         nodes: Sequence[str | None] | None = None,
         *,
         settle: bool = False,
+        cached: bool = False,
     ) -> list[Any]:
         """The results of ``operations``, all sent in the same round trip.
 

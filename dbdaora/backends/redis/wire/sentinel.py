@@ -40,6 +40,7 @@ from redis.exceptions import RedisError, ResponseError
 from dbdaora.backends.redis.wire.link import failed
 from dbdaora.backends.redis.wire.multiplex import Multiplexer
 from dbdaora.backends.redis.wire.node import DRIVER_ERRORS, STALL_SECONDS, NodeLink, with_defaults
+from dbdaora.backends.redis.wire.tracking import Tracking
 from dbdaora.backends.redis.wire.transport import Direct, Operation
 from dbdaora.exceptions import BackendError, BadDataError, ConfigurationError
 
@@ -147,13 +148,15 @@ class MasterTransport:
     sentinels every ``FOLLOW_INTERVAL``. Made in the running event loop.
     """
 
-    def __init__(self, sentinel: Sentinel, pool: MasterPool, autopipeline: bool):
+    def __init__(
+        self, sentinel: Sentinel, pool: MasterPool, autopipeline: bool, tracking: Tracking
+    ):
         self.sentinel = sentinel
         self.pool = pool
         self.inner: Multiplexer | Direct
         if autopipeline:
             stall = pool.connection_kwargs.get("socket_timeout") or STALL_SECONDS
-            self.inner = Multiplexer(pool.make_connection, stall_timeout=stall)
+            self.inner = Multiplexer(pool.make_connection, stall_timeout=stall, tracking=tracking)
         else:
             self.inner = Direct(Redis.from_pool(pool))
         self._follower = asyncio.get_running_loop().create_task(self._following())
@@ -167,11 +170,11 @@ class MasterTransport:
             with contextlib.suppress(*DRIVER_ERRORS):
                 await self.follow_master()
 
-    def run(self, operation: Operation) -> Awaitable[Any]:
-        return self.inner.run(operation)
+    def run(self, operation: Operation, *, cached: bool = False) -> Awaitable[Any]:
+        return self.inner.run(operation, cached=cached)
 
-    def run_all(self, operations: list[Operation]) -> Awaitable[list[Any]]:
-        return self.inner.run_all(operations)
+    def run_all(self, operations: list[Operation], *, cached: bool = False) -> Awaitable[list[Any]]:
+        return self.inner.run_all(operations, cached=cached)
 
     def leave(self, reason: str) -> None:
         """Drop the multiplexed connection: the next command asks the sentinels.
@@ -240,7 +243,7 @@ class SentinelLink(NodeLink):
         pool = MasterPool(  # type: ignore[no-untyped-call]
             self.master_name, sentinel, **self._options
         )
-        return MasterTransport(sentinel, pool, self._autopipeline)
+        return MasterTransport(sentinel, pool, self._autopipeline, self.tracking)
 
     def _failed(self, exc: BaseException) -> BackendError | BadDataError:
         if isinstance(exc, ResponseError) and "READONLY" in str(exc):

@@ -20,20 +20,30 @@ Operation = Callable[[Any], Any]
 class Transport(Protocol):
     """How a link's operations reach the server."""
 
-    def run(self, operation: Operation) -> Awaitable[Any]: ...
+    def run(self, operation: Operation, *, cached: bool = False) -> Awaitable[Any]:
+        """``cached``: a read whose answer a cache may keep, for Redis to track
+        (a transport that cannot ignores it, and its link says it cannot track)."""
+        ...
 
-    def run_all(self, operations: list[Operation]) -> Awaitable[list[Any]]: ...
+    def run_all(
+        self, operations: list[Operation], *, cached: bool = False
+    ) -> Awaitable[list[Any]]: ...
 
     async def close(self) -> None: ...
 
 
 class Direct:
-    """Each call on the client as it comes: one pooled connection per call."""
+    """Each call on the client as it comes: one pooled connection per call.
+
+    No connection of a pool tracks keys: ``cached`` is ignored.
+    """
 
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    async def run(self, operation: Operation, node: str | None = None) -> Any:
+    async def run(
+        self, operation: Operation, node: str | None = None, *, cached: bool = False
+    ) -> Any:
         return await operation(self.client)
 
     async def run_all(
@@ -42,6 +52,7 @@ class Direct:
         nodes: Sequence[str | None] | None = None,
         *,
         settle: bool = False,
+        cached: bool = False,
     ) -> list[Any]:
         return await execute(self.client, operations, settle=settle)
 
