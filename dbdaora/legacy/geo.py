@@ -104,6 +104,7 @@ class GeoSpatialQuery:
         with_dist: bool = True,
         with_coord: bool = True,
         count: int | None = None,
+        memory: bool = True,
     ) -> None:
         meta = repository.meta
         kind = getattr(type, "value", type)
@@ -123,6 +124,7 @@ class GeoSpatialQuery:
         self.with_dist = with_dist
         self.with_coord = with_coord
         self.count = count
+        self.memory = memory
 
     @property
     def entity(self) -> Coroutine[Any, Any, Any]:
@@ -131,7 +133,8 @@ class GeoSpatialQuery:
     async def _entity(self) -> Any:
         repository = self.repository
         manager = repository.manager
-        found = await manager.near(
+        near = manager.near if self.memory else manager.near_in_fallback
+        found = await near(
             *self.key_parts,
             latitude=self.latitude,
             longitude=self.longitude,
@@ -160,6 +163,9 @@ class GeoSpatialQuery:
         return self._exists()
 
     async def _exists(self) -> bool:
+        if not self.memory:
+            (record,) = await self.repository.manager.fallback_records([self.key_parts])
+            return record is not None
         try:
             await self.repository.manager.get(*self.key_parts)
         except EntityNotFoundError:
@@ -188,13 +194,19 @@ class GeoSpatialRepository(Repository[E, K]):
     def query(self, *args: Any, **kwargs: Any) -> GeoSpatialQuery:
         """A radius query: key parts (by position or key attribute), then the options
         ``latitude``, ``longitude``, ``max_distance``, ``distance_unit`` ("km"),
-        ``with_dist``, ``with_coord`` and ``count``."""
+        ``with_dist``, ``with_coord`` and ``count``; ``memory=False`` answers from the
+        fallback's points alone (0.27 answered nothing there: its fallback had no
+        radius query)."""
         options = {name: kwargs.pop(name) for name in QUERY_OPTIONS if name in kwargs}
-        kwargs.pop("memory", None)  # 0.27's memory=True: every read starts at Redis
-        return GeoSpatialQuery(self, key_parts(self.meta, self.key_attrs, args, kwargs), **options)
+        memory = bool(kwargs.pop("memory", True))
+        parts = key_parts(self.meta, self.key_attrs, args, kwargs)
+        return GeoSpatialQuery(self, parts, memory=memory, **options)
 
-    async def add(self, entity: E, *entities: E) -> None:
-        """Add each entity's ``data``: a ``GeoMember`` with ``coord`` (or a list of them).
+    async def add(
+        self, entity: E, *entities: E, memory: bool = True, memory_always: bool = True
+    ) -> None:
+        """Add each entity's ``data``: a ``GeoMember`` with ``coord`` (or a list of them),
+        the fallback first, then Redis (see ``Repository.add``).
 
         Raises:
             ValidationError: a member without coordinates, or coordinates out of range.

@@ -63,6 +63,12 @@ class Repository(Generic[E, K]):
         timeout: seconds each Redis call may take (None: no bound).
         cache: the session's cache options (``Session(cache=...)``); None: none.
         breaker: the session's circuit-breaker options; None (the default): none.
+
+    Every ``add`` takes 0.27's ``memory=`` and ``memory_always=`` and writes the
+    same way whatever they say: the fallback first, then Redis under the writer's
+    claim. 0.27 wrote the fallback alone with ``memory=False`` (leaving an older
+    Redis copy to be served) and, by default, wrote Redis only where the key was
+    already there; here Redis is always written, so no reader sees an old copy.
     """
 
     entity_cls: ClassVar[type]
@@ -147,6 +153,7 @@ class HashRepository(Repository[E, K]):
         *args: Any,
         many: None = None,
         fields: Sequence[str] | None = None,
+        memory: bool = True,
         **key_attrs: Any,
     ) -> HashQuery[E]: ...
 
@@ -156,6 +163,7 @@ class HashRepository(Repository[E, K]):
         *args: Any,
         many: Sequence[Any],
         fields: Sequence[str] | None = None,
+        memory: bool = True,
         **key_attrs: Any,
     ) -> HashQueryMany[E]: ...
 
@@ -164,16 +172,19 @@ class HashRepository(Repository[E, K]):
         *args: Any,
         many: Sequence[Any] | None = None,
         fields: Sequence[str] | None = None,
+        memory: bool = True,
         **key_attrs: Any,
     ) -> HashQuery[E] | HashQueryMany[E]:
         """A query of one entity (key parts by position or by key attribute), or of
         several with ``many=[id, ...]`` (ids are values, or tuples of key parts)."""
         if many is not None:
-            return HashQueryMany(self, self._many(many, args, key_attrs), fields)
-        return HashQuery(self, self._parts(args, key_attrs), fields)
+            return HashQueryMany(self, self._many(many, args, key_attrs), fields, memory)
+        return HashQuery(self, self._parts(args, key_attrs), fields, memory)
 
-    async def add(self, entity: E, *entities: E) -> None:
-        """Write entities: the fallback first, then Redis."""
+    async def add(
+        self, entity: E, *entities: E, memory: bool = True, memory_always: bool = True
+    ) -> None:
+        """Write entities: the fallback first, then Redis (see ``Repository.add``)."""
         await self.manager.add(entity, *entities)
 
 
@@ -196,22 +207,33 @@ class BooleanRepository(Repository[E, K]):
         self.manager = FlagManager(self.meta, self.session)
 
     @overload
-    def query(self, *args: Any, many: None = None, **key_attrs: Any) -> BooleanQuery: ...
+    def query(
+        self, *args: Any, many: None = None, memory: bool = True, **key_attrs: Any
+    ) -> BooleanQuery: ...
 
     @overload
-    def query(self, *args: Any, many: Sequence[Any], **key_attrs: Any) -> BooleanQueryMany: ...
+    def query(
+        self, *args: Any, many: Sequence[Any], memory: bool = True, **key_attrs: Any
+    ) -> BooleanQueryMany: ...
 
     def query(
-        self, *args: Any, many: Sequence[Any] | None = None, **key_attrs: Any
+        self,
+        *args: Any,
+        many: Sequence[Any] | None = None,
+        memory: bool = True,
+        **key_attrs: Any,
     ) -> BooleanQuery | BooleanQueryMany:
         """A query of one flag (key parts by position or by key attribute), or of several
         with ``many=[id, ...]``."""
         if many is not None:
-            return BooleanQueryMany(self, self._many(many, args, key_attrs))
-        return BooleanQuery(self, self._parts(args, key_attrs))
+            return BooleanQueryMany(self, self._many(many, args, key_attrs), memory)
+        return BooleanQuery(self, self._parts(args, key_attrs), memory)
 
-    async def add(self, entity: E, *entities: E) -> None:
-        """Set each entity's flag (its key attributes): the fallback first, then Redis."""
+    async def add(
+        self, entity: E, *entities: E, memory: bool = True, memory_always: bool = True
+    ) -> None:
+        """Set each entity's flag (its key attributes): the fallback first, then Redis
+        (see ``Repository.add``)."""
         flags = []
         for each in (entity, *entities):
             if not isinstance(each, self.entity_cls):
@@ -255,6 +277,7 @@ class SortedSetRepository(Repository[E, K]):
         min_score: float | None = None,
         max_score: float | None = None,
         withmaxsize: bool = False,
+        memory: bool = True,
         **key_attrs: Any,
     ) -> SortedSetQuery[E]: ...
 
@@ -270,6 +293,7 @@ class SortedSetRepository(Repository[E, K]):
         min_score: float | None = None,
         max_score: float | None = None,
         withmaxsize: bool = False,
+        memory: bool = True,
         **key_attrs: Any,
     ) -> SortedSetQueryMany[E]: ...
 
@@ -284,6 +308,7 @@ class SortedSetRepository(Repository[E, K]):
         min_score: float | None = None,
         max_score: float | None = None,
         withmaxsize: bool = False,
+        memory: bool = True,
         **key_attrs: Any,
     ) -> SortedSetQuery[E] | SortedSetQueryMany[E]:
         """A query of one set (see ``SortedSetQuery`` for the options), or of several
@@ -296,6 +321,7 @@ class SortedSetRepository(Repository[E, K]):
             "min_score": min_score,
             "max_score": max_score,
             "withmaxsize": withmaxsize,
+            "memory": memory,
         }
         if many is not None:
             return SortedSetQueryMany(
@@ -315,9 +341,12 @@ class SortedSetRepository(Repository[E, K]):
             )
         return tuple(getattr(entity, attr) for attr in self.key_attrs)
 
-    async def add(self, entity: E, *entities: E) -> None:
+    async def add(
+        self, entity: E, *entities: E, memory: bool = True, memory_always: bool = True
+    ) -> None:
         """Replace each entity's whole set with its ``data``, (member, score) pairs
-        (members as text or UTF-8 bytes): the fallback first, then Redis."""
+        (members as text or UTF-8 bytes): the fallback first, then Redis (see
+        ``Repository.add``)."""
         for each in (entity, *entities):
             parts = self._entity_parts(each)
             members = [_member_pair(self.meta, pair) for pair in getattr(each, "data", None) or ()]

@@ -46,7 +46,8 @@ class Service(Generic[E]):
 
     ``get_one`` and ``exists`` take the key as ``id`` (the repository's ``id_name``
     attribute) or by key attribute, plus the repository's query options
-    (``fields=``, or the sorted-set ones).
+    (``fields=``, or the sorted-set ones, and ``memory=False`` to read the
+    fallback alone).
     """
 
     def __init__(self, repository: Repository[E, Any]) -> None:
@@ -67,7 +68,11 @@ class Service(Generic[E]):
         entities: AsyncIterator[E] = self.repository.query(many=list(ids), **filters).entities
         return entities
 
-    async def add(self, entity: E, *entities: E) -> None:
+    async def add(
+        self, entity: E, *entities: E, memory: bool = True, memory_always: bool = True
+    ) -> None:
+        """Write entities: the fallback first, then Redis, whatever ``memory=`` and
+        ``memory_always=`` say (see ``Repository.add``)."""
         await self.repository.add(entity, *entities)
 
     async def delete(self, entity_id: Any = None, **filters: Any) -> None:
