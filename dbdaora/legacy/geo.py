@@ -11,10 +11,9 @@ parts``) and GEOADD scores read unchanged.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, Unpack
 
 from dbdaora.backends.fallback.protocol import FallbackStore
 from dbdaora.backends.redis.protocol import RedisSide
@@ -23,7 +22,7 @@ from dbdaora.fields import GeoMember, GeoPoint, Key, Latitude, Longitude
 from dbdaora.legacy.entities import _hints
 from dbdaora.legacy.queries import key_parts
 from dbdaora.legacy.repositories import Repository
-from dbdaora.legacy.services import Service, _build
+from dbdaora.legacy.services import LegacyServiceOptions, Service, _build
 from dbdaora.managers.geo import GeoManager
 from dbdaora.meta import ModelMeta, compile_meta
 
@@ -256,18 +255,13 @@ async def make_geospatial_service(
     repository_expire_time: int | None,
     cb_failure_threshold: int | None = None,
     cb_recovery_timeout: float | None = None,
-    cb_expected_exception: type[BaseException] | None = None,
-    cb_expected_fallback_exception: type[BaseException] | None = None,
-    logger: logging.Logger | None = None,
-    has_add_circuit_breaker: bool = False,
-    has_delete_circuit_breaker: bool = False,
+    **options: Unpack[LegacyServiceOptions],
 ) -> GeoSpatialService[Any]:
-    """A service over a ``GeoSpatialRepository`` subclass (see ``make_hash_service``).
+    """A service over a ``GeoSpatialRepository`` subclass (see ``make_hash_service``;
+    0.27's geospatial factory had no cache arguments).
 
-    0.27's other arguments (``cb_expected_exception``,
-    ``cb_expected_fallback_exception``, ``logger``, ``has_add_circuit_breaker``,
-    ``has_delete_circuit_breaker``) are taken and not used: the session's
-    breakers guard every call, and count only store failures.
+    Raises:
+        ConfigurationError: a bad option or 0.27 argument, named.
     """
     return await _build(
         GeoSpatialRepository,
@@ -282,4 +276,5 @@ async def make_geospatial_service(
         cb_recovery_timeout,
         1.0,
         GeoSpatialService,
+        dict(options),
     )
