@@ -25,6 +25,9 @@ class HashSource(Protocol[E]):
 
     manager: HashManager[E]
     key_attrs: ClassVar[Sequence[str]]
+    optional_keys: ClassVar[frozenset[str] | None]
+
+    def entity_out(self, entity: Any) -> Any: ...
 
 
 class BooleanSource(Protocol):
@@ -134,9 +137,18 @@ class HashQuery(Generic[E]):
     @property
     def entity(self) -> Coroutine[Any, Any, E]:
         """The entity; raises ``EntityNotFoundError`` where there is none."""
-        if self.memory:
+        if self.memory and self.repository.optional_keys is None:
             return self.repository.manager.get(*self.key_parts, fields=self.fields)
-        return self._from_fallback()
+        return self._entity()
+
+    async def _entity(self) -> E:
+        found = await (
+            self.repository.manager.get(*self.key_parts, fields=self.fields)
+            if self.memory
+            else self._from_fallback()
+        )
+        entity: E = self.repository.entity_out(found)
+        return entity
 
     async def _from_fallback(self) -> E:
         manager = self.repository.manager
@@ -179,19 +191,23 @@ class HashQueryMany(Generic[E]):
         return self._found()
 
     async def _found(self) -> AsyncIterator[E]:
+        for entity in await self._read():
+            yield self.repository.entity_out(entity)
+
+    async def _read(self) -> list[Any]:
         manager = self.repository.manager
-        if not self.memory:
-            if self.fields is not None:
-                manager.meta.select(self.fields)
-            records = await manager.fallback_records(self.many_key_parts)
-            for parts, record in zip(self.many_key_parts, records, strict=True):
-                if record is not None:
-                    yield _projected(manager, record, parts, self.fields)
-            return
-        single = len(self.repository.key_attrs) == 1
-        ids = [parts[0] if single else parts for parts in self.many_key_parts]
-        for entity in await manager.get_many(ids, fields=self.fields):
-            yield entity
+        if self.memory:
+            single = len(self.repository.key_attrs) == 1
+            ids = [parts[0] if single else parts for parts in self.many_key_parts]
+            return await manager.get_many(ids, fields=self.fields)
+        if self.fields is not None:
+            manager.meta.select(self.fields)  # bad field names fail before any I/O
+        records = await manager.fallback_records(self.many_key_parts)
+        return [
+            _projected(manager, record, parts, self.fields)
+            for parts, record in zip(self.many_key_parts, records, strict=True)
+            if record is not None
+        ]
 
 
 async def _fallback_has(manager: ReadThrough[Any], parts: tuple[Any, ...]) -> bool:

@@ -10,6 +10,7 @@ own, so storage, key layout, caching and breaking are the core's.
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, TypeVar, overload
@@ -17,7 +18,13 @@ from typing import Any, ClassVar, Generic, TypeVar, overload
 from dbdaora.backends.fallback.protocol import FallbackStore
 from dbdaora.backends.redis.protocol import RedisSide
 from dbdaora.exceptions import ConfigurationError, ValidationError
-from dbdaora.legacy.entities import flag_meta, hash_meta, repository_key_name, sorted_set_meta
+from dbdaora.legacy.entities import (
+    flag_meta,
+    hash_meta,
+    repository_key_name,
+    sorted_set_meta,
+    typed_dict_model,
+)
 from dbdaora.legacy.queries import (
     BooleanQuery,
     BooleanQueryMany,
@@ -135,13 +142,52 @@ class Repository(Generic[E, K]):
 
 
 class HashRepository(Repository[E, K]):
-    """0.27's hash repository: one dataclass entity per Redis hash."""
+    """0.27's hash repository: one entity per Redis hash.
+
+    The entity is a dataclass, or a TypedDict: then reads answer dicts and writes
+    take them, and a key the TypedDict does not require may be left out (it reads
+    back left out).
+    """
 
     manager: HashManager[E]
+    optional_keys: ClassVar[frozenset[str] | None] = None  # a TypedDict's; None: a dataclass
 
     @classmethod
     def _compile(cls, entity: type) -> ModelMeta:
+        cls.optional_keys = None
+        if typing.is_typeddict(entity):
+            entity, cls.optional_keys = typed_dict_model(entity, cls.key_attrs, cls.__name__)
         return hash_meta(entity, cls.key_attrs, cls.name, cls.__name__)
+
+    def entity_out(self, entity: Any) -> Any:
+        """A read entity as the caller's entity type: a dict for a TypedDict."""
+        optional = self.optional_keys
+        if optional is None:
+            return entity
+        return {
+            name: value
+            for name, value in vars(entity).items()
+            if value is not None or name not in optional
+        }
+
+    def _entity_in(self, entity: Any) -> Any:
+        """An entity to write, as the stored model: a TypedDict's dict converted."""
+        if self.optional_keys is None:
+            return entity
+        fields = {field.name for field in dataclasses.fields(self.meta.model)}
+        if not isinstance(entity, dict) or not set(entity) <= fields:
+            raise ValidationError(
+                f"{self.meta.name}: expected a {self.entity_cls.__name__} dict of "
+                f"{sorted(fields)}, got {entity!r}",
+                model=self.meta.name,
+                value=entity,
+            )
+        try:
+            return self.meta.model(**entity)
+        except TypeError as exc:  # a required key is missing
+            raise ValidationError(
+                f"{self.meta.name}: {exc}", model=self.meta.name, value=entity
+            ) from exc
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -185,7 +231,7 @@ class HashRepository(Repository[E, K]):
         self, entity: E, *entities: E, memory: bool = True, memory_always: bool = True
     ) -> None:
         """Write entities: the fallback first, then Redis (see ``Repository.add``)."""
-        await self.manager.add(entity, *entities)
+        await self.manager.add(*(self._entity_in(each) for each in (entity, *entities)))
 
 
 class BooleanRepository(Repository[E, K]):
