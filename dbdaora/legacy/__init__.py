@@ -39,6 +39,7 @@ from dbdaora.legacy.repositories import (
 from dbdaora.legacy.services import (
     BooleanService,
     CacheType,
+    LegacyServiceOptions,
     Service,
     make_boolean_service,
     make_hash_service,
@@ -63,6 +64,7 @@ __all__ = [
     "HashQuery",
     "HashQueryMany",
     "HashRepository",
+    "LegacyServiceOptions",
     "Repository",
     "Service",
     "SortedSetEntity",

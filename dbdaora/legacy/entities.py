@@ -1,7 +1,8 @@
 """dbdaora 0.27's entities, compiled with the machinery a ``Model`` gets.
 
 A hash entity is a plain dataclass: its ``key_attrs`` are the key fields, every
-other field is a ``Field()``. A sorted-set entity (a ``SortedSetEntity``
+other field is a ``Field()``; or a TypedDict (its entities are dicts), stored
+through a dataclass of its keys (``typed_dict_model``). A sorted-set entity (a ``SortedSetEntity``
 subclass) is the whole set: its key fields, the members in ``data``, and
 ``max_size``; it is mapped onto a member model (its key fields, a
 ``SortedMember()`` and a ``Score()``), one instance per member, as a declared
@@ -97,6 +98,52 @@ def _hints(entity: type, key_attrs: Sequence[str], repository: str) -> dict[str,
             f"{name}: cannot resolve an annotation: {exc}", model=name
         ) from exc
     return {field: hints[field] for field in names}
+
+
+def typed_dict_model(
+    entity: type, key_attrs: Sequence[str], repository: str
+) -> tuple[type, frozenset[str]]:
+    """The dataclass a TypedDict hash entity is stored through, and the keys it does
+    not require: its required keys, then the others as ``T | None = None`` (a key
+    left out of the dict is stored as None).
+
+    ``NotRequired[...]``/``Required[...]`` are read from the annotations, so they
+    count under ``from __future__ import annotations`` too.
+
+    Raises:
+        ConfigurationError: a key attribute that is not a required key, or an
+            annotation that does not resolve.
+    """
+    name = entity.__name__
+    try:
+        hints = typing.get_type_hints(entity)
+        marked = typing.get_type_hints(entity, include_extras=True)
+    except NameError as exc:
+        raise ConfigurationError(
+            f"{name}: cannot resolve an annotation: {exc}", model=name
+        ) from exc
+    declared_optional: frozenset[str] = getattr(entity, "__optional_keys__", frozenset())
+    optional = frozenset(
+        key
+        for key in hints
+        if typing.get_origin(marked[key]) is typing.NotRequired
+        or (typing.get_origin(marked[key]) is not typing.Required and key in declared_optional)
+    )
+    if isinstance(key_attrs, str) or set(key_attrs) & optional or not set(key_attrs) <= set(hints):
+        raise ConfigurationError(
+            f"{repository}.key_attrs must name required keys of {name} "
+            f"{sorted(set(hints) - optional)}, got {key_attrs!r}",
+            model=name,
+        )
+    fields: list[Any] = [(key, hints[key]) for key in hints if key not in optional]
+    fields += [
+        (key, hints[key] | None, dataclasses.field(default=None))
+        for key in hints
+        if key in optional
+    ]
+    model = dataclasses.make_dataclass(name, fields)
+    model.__module__ = entity.__module__
+    return model, optional
 
 
 def hash_meta(entity: type, key_attrs: Sequence[str], key_name: str, repository: str) -> ModelMeta:

@@ -11,10 +11,9 @@ parts``) and GEOADD scores read unchanged.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, Unpack
 
 from dbdaora.backends.fallback.protocol import FallbackStore
 from dbdaora.backends.redis.protocol import RedisSide
@@ -23,7 +22,7 @@ from dbdaora.fields import GeoMember, GeoPoint, Key, Latitude, Longitude
 from dbdaora.legacy.entities import _hints
 from dbdaora.legacy.queries import key_parts
 from dbdaora.legacy.repositories import Repository
-from dbdaora.legacy.services import Service, _build
+from dbdaora.legacy.services import LegacyServiceOptions, Service, _build
 from dbdaora.managers.geo import GeoManager
 from dbdaora.meta import ModelMeta, compile_meta
 
@@ -104,6 +103,7 @@ class GeoSpatialQuery:
         with_dist: bool = True,
         with_coord: bool = True,
         count: int | None = None,
+        memory: bool = True,
     ) -> None:
         meta = repository.meta
         kind = getattr(type, "value", type)
@@ -123,6 +123,7 @@ class GeoSpatialQuery:
         self.with_dist = with_dist
         self.with_coord = with_coord
         self.count = count
+        self.memory = memory
 
     @property
     def entity(self) -> Coroutine[Any, Any, Any]:
@@ -131,7 +132,8 @@ class GeoSpatialQuery:
     async def _entity(self) -> Any:
         repository = self.repository
         manager = repository.manager
-        found = await manager.near(
+        near = manager.near if self.memory else manager.near_in_fallback
+        found = await near(
             *self.key_parts,
             latitude=self.latitude,
             longitude=self.longitude,
@@ -160,6 +162,9 @@ class GeoSpatialQuery:
         return self._exists()
 
     async def _exists(self) -> bool:
+        if not self.memory:
+            (record,) = await self.repository.manager.fallback_records([self.key_parts])
+            return record is not None
         try:
             await self.repository.manager.get(*self.key_parts)
         except EntityNotFoundError:
@@ -188,13 +193,19 @@ class GeoSpatialRepository(Repository[E, K]):
     def query(self, *args: Any, **kwargs: Any) -> GeoSpatialQuery:
         """A radius query: key parts (by position or key attribute), then the options
         ``latitude``, ``longitude``, ``max_distance``, ``distance_unit`` ("km"),
-        ``with_dist``, ``with_coord`` and ``count``."""
+        ``with_dist``, ``with_coord`` and ``count``; ``memory=False`` answers from the
+        fallback's points alone (0.27 answered nothing there: its fallback had no
+        radius query)."""
         options = {name: kwargs.pop(name) for name in QUERY_OPTIONS if name in kwargs}
-        kwargs.pop("memory", None)  # 0.27's memory=True: every read starts at Redis
-        return GeoSpatialQuery(self, key_parts(self.meta, self.key_attrs, args, kwargs), **options)
+        memory = bool(kwargs.pop("memory", True))
+        parts = key_parts(self.meta, self.key_attrs, args, kwargs)
+        return GeoSpatialQuery(self, parts, memory=memory, **options)
 
-    async def add(self, entity: E, *entities: E) -> None:
-        """Add each entity's ``data``: a ``GeoMember`` with ``coord`` (or a list of them).
+    async def add(
+        self, entity: E, *entities: E, memory: bool = True, memory_always: bool = True
+    ) -> None:
+        """Add each entity's ``data``: a ``GeoMember`` with ``coord`` (or a list of them),
+        the fallback first, then Redis (see ``Repository.add``).
 
         Raises:
             ValidationError: a member without coordinates, or coordinates out of range.
@@ -244,18 +255,13 @@ async def make_geospatial_service(
     repository_expire_time: int | None,
     cb_failure_threshold: int | None = None,
     cb_recovery_timeout: float | None = None,
-    cb_expected_exception: type[BaseException] | None = None,
-    cb_expected_fallback_exception: type[BaseException] | None = None,
-    logger: logging.Logger | None = None,
-    has_add_circuit_breaker: bool = False,
-    has_delete_circuit_breaker: bool = False,
+    **options: Unpack[LegacyServiceOptions],
 ) -> GeoSpatialService[Any]:
-    """A service over a ``GeoSpatialRepository`` subclass (see ``make_hash_service``).
+    """A service over a ``GeoSpatialRepository`` subclass (see ``make_hash_service``;
+    0.27's geospatial factory had no cache arguments).
 
-    0.27's other arguments (``cb_expected_exception``,
-    ``cb_expected_fallback_exception``, ``logger``, ``has_add_circuit_breaker``,
-    ``has_delete_circuit_breaker``) are taken and not used: the session's
-    breakers guard every call, and count only store failures.
+    Raises:
+        ConfigurationError: a bad option or 0.27 argument, named.
     """
     return await _build(
         GeoSpatialRepository,
@@ -270,4 +276,5 @@ async def make_geospatial_service(
         cb_recovery_timeout,
         1.0,
         GeoSpatialService,
+        dict(options),
     )

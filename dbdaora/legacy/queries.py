@@ -11,8 +11,10 @@ import math
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+from dbdaora.backends import zset
 from dbdaora.exceptions import EntityNotFoundError, ValidationError
 from dbdaora.managers import FlagManager, HashManager, SortedSetManager
+from dbdaora.managers.read_through import ReadThrough
 from dbdaora.meta import ModelMeta
 
 E = TypeVar("E")
@@ -23,6 +25,9 @@ class HashSource(Protocol[E]):
 
     manager: HashManager[E]
     key_attrs: ClassVar[Sequence[str]]
+    optional_keys: ClassVar[frozenset[str] | None]
+
+    def entity_out(self, entity: Any) -> Any: ...
 
 
 class BooleanSource(Protocol):
@@ -102,27 +107,64 @@ def many_key_parts(
     return found
 
 
+def _projected(manager: HashManager[Any], record: Any, parts: tuple[Any, ...], fields: Any) -> Any:
+    """A fallback record cut down to ``fields`` (None stays None)."""
+    if record is None or fields is None:
+        return record
+    return manager.meta.project(record, manager.meta.select(fields), parts)
+
+
 class HashQuery(Generic[E]):
-    """One hash entity, by key; ``fields=`` reads only those fields."""
+    """One hash entity, by key; ``fields=`` reads only those fields.
+
+    With ``memory=False`` (0.27's option) ``entity`` and ``exists`` read the
+    fallback alone: Redis is neither read nor filled. ``delete`` is the same
+    either way: the fallback, then Redis under the writer's claim.
+    """
 
     def __init__(
         self,
         repository: HashSource[E],
         parts: tuple[Any, ...],
         fields: Sequence[str] | None,
+        memory: bool = True,
     ) -> None:
         self.repository = repository
         self.key_parts = parts
         self.fields = fields
+        self.memory = memory
 
     @property
     def entity(self) -> Coroutine[Any, Any, E]:
         """The entity; raises ``EntityNotFoundError`` where there is none."""
-        return self.repository.manager.get(*self.key_parts, fields=self.fields)
+        if self.memory and self.repository.optional_keys is None:
+            return self.repository.manager.get(*self.key_parts, fields=self.fields)
+        return self._entity()
+
+    async def _entity(self) -> E:
+        found = await (
+            self.repository.manager.get(*self.key_parts, fields=self.fields)
+            if self.memory
+            else self._from_fallback()
+        )
+        entity: E = self.repository.entity_out(found)
+        return entity
+
+    async def _from_fallback(self) -> E:
+        manager = self.repository.manager
+        if self.fields is not None:
+            manager.meta.select(self.fields)  # bad field names fail before any I/O
+        (record,) = await manager.fallback_records([self.key_parts])
+        if record is None:
+            raise EntityNotFoundError(manager.meta.name, self.key_parts)
+        entity: E = _projected(manager, record, self.key_parts, self.fields)
+        return entity
 
     @property
     def exists(self) -> Coroutine[Any, Any, bool]:
-        return self.repository.manager.exists(*self.key_parts)
+        if self.memory:
+            return self.repository.manager.exists(*self.key_parts)
+        return _fallback_has(self.repository.manager, self.key_parts)
 
     @property
     def delete(self) -> Coroutine[Any, Any, None]:
@@ -137,20 +179,41 @@ class HashQueryMany(Generic[E]):
         repository: HashSource[E],
         many: list[tuple[Any, ...]],
         fields: Sequence[str] | None,
+        memory: bool = True,
     ) -> None:
         self.repository = repository
         self.many_key_parts = many
         self.fields = fields
+        self.memory = memory
 
     @property
     def entities(self) -> AsyncIterator[E]:
         return self._found()
 
     async def _found(self) -> AsyncIterator[E]:
-        single = len(self.repository.key_attrs) == 1
-        ids = [parts[0] if single else parts for parts in self.many_key_parts]
-        for entity in await self.repository.manager.get_many(ids, fields=self.fields):
-            yield entity
+        for entity in await self._read():
+            yield self.repository.entity_out(entity)
+
+    async def _read(self) -> list[Any]:
+        manager = self.repository.manager
+        if self.memory:
+            single = len(self.repository.key_attrs) == 1
+            ids = [parts[0] if single else parts for parts in self.many_key_parts]
+            return await manager.get_many(ids, fields=self.fields)
+        if self.fields is not None:
+            manager.meta.select(self.fields)  # bad field names fail before any I/O
+        records = await manager.fallback_records(self.many_key_parts)
+        return [
+            _projected(manager, record, parts, self.fields)
+            for parts, record in zip(self.many_key_parts, records, strict=True)
+            if record is not None
+        ]
+
+
+async def _fallback_has(manager: ReadThrough[Any], parts: tuple[Any, ...]) -> bool:
+    """Whether the fallback alone has a record under the key parts."""
+    (record,) = await manager.fallback_records([parts])
+    return record is not None
 
 
 def _positive_or_none(meta: ModelMeta, label: str, value: Any) -> None:
@@ -168,7 +231,8 @@ class SortedSetQuery(Generic[E]):
 
     ``min_score``/``max_score`` select by score (``page`` is then ignored, as in
     0.27); otherwise ``page``/``page_size`` select by rank. ``reverse`` orders
-    by descending score. An empty answer raises ``EntityNotFoundError``.
+    by descending score. An empty answer raises ``EntityNotFoundError``. With
+    ``memory=False`` the fallback's set alone answers (Redis neither read nor filled).
     """
 
     def __init__(
@@ -183,6 +247,7 @@ class SortedSetQuery(Generic[E]):
         min_score: float | None = None,
         max_score: float | None = None,
         withmaxsize: bool = False,
+        memory: bool = True,
     ) -> None:
         meta = repository.manager.meta
         _positive_or_none(meta, "page", page)
@@ -196,6 +261,7 @@ class SortedSetQuery(Generic[E]):
         self.min_score = min_score
         self.max_score = max_score
         self.withmaxsize = withmaxsize
+        self.memory = memory
 
     def rank_range(self) -> tuple[int, int]:
         """The inclusive rank range of ``page`` (counted from 1) of ``page_size`` members."""
@@ -208,34 +274,55 @@ class SortedSetQuery(Generic[E]):
     def entity(self) -> Coroutine[Any, Any, E]:
         return self._entity()
 
-    async def _entity(self) -> E:
+    def _by_score(self) -> tuple[float, float] | None:
+        if self.min_score is None and self.max_score is None:
+            return None
+        return (
+            -math.inf if self.min_score is None else self.min_score,
+            math.inf if self.max_score is None else self.max_score,
+        )
+
+    async def _from_redis(self) -> tuple[zset.Pairs, int | None]:
         manager = self.repository.manager
         parts = self.key_parts
-        if self.min_score is not None or self.max_score is not None:
-            members = await manager.range_by_score(
-                *parts,
-                min=-math.inf if self.min_score is None else self.min_score,
-                max=math.inf if self.max_score is None else self.max_score,
-                reverse=self.reverse,
-            )
+        scores = self._by_score()
+        if scores is not None:
+            low, high = scores
+            members = await manager.range_by_score(*parts, min=low, max=high, reverse=self.reverse)
         else:
             start, stop = self.rank_range()
             members = await manager.range(*parts, start, stop, reverse=self.reverse)
-        if not members:
-            raise EntityNotFoundError(manager.meta.name, parts)
-        size = await manager.count(*parts) if self.withmaxsize else None
-        data: list[Any] = (
-            [(member.member.encode(), member.score) for member in members]
-            if self.withscores
-            else [member.member.encode() for member in members]
+        size = await manager.count(*parts) if self.withmaxsize and members else None
+        return [(member.member.encode(), member.score) for member in members], size
+
+    async def _from_fallback(self) -> tuple[zset.Pairs, int | None]:
+        (record,) = await self.repository.manager.fallback_records([self.key_parts])
+        pairs = zset.ordered(
+            ((member.encode(), float(score)) for member, score in record or ()),
+            reverse=self.reverse,
         )
+        scores = self._by_score()
+        if scores is not None:
+            found = zset.by_score(pairs, *scores, reverse=self.reverse, offset=0, count=None)
+        else:
+            found = zset.by_rank(pairs, *self.rank_range())
+        return found, len(pairs) if self.withmaxsize else None
+
+    async def _entity(self) -> E:
+        pairs, size = await (self._from_redis() if self.memory else self._from_fallback())
+        if not pairs:
+            raise EntityNotFoundError(self.repository.manager.meta.name, self.key_parts)
+        parts = self.key_parts
+        data: list[Any] = pairs if self.withscores else [member for member, _ in pairs]
         keys = dict(zip(self.repository.key_attrs, parts, strict=True))
         entity: E = self.repository.entity_cls(**keys, data=data, max_size=size)
         return entity
 
     @property
     def exists(self) -> Coroutine[Any, Any, bool]:
-        return self.repository.manager.exists(*self.key_parts)
+        if self.memory:
+            return self.repository.manager.exists(*self.key_parts)
+        return _fallback_has(self.repository.manager, self.key_parts)
 
     @property
     def delete(self) -> Coroutine[Any, Any, None]:
@@ -263,9 +350,12 @@ class SortedSetQueryMany(Generic[E]):
 class BooleanQuery:
     """One flag, by key. As in 0.27, its ``entity`` is the last key part, where set."""
 
-    def __init__(self, repository: BooleanSource, parts: tuple[Any, ...]) -> None:
+    def __init__(
+        self, repository: BooleanSource, parts: tuple[Any, ...], memory: bool = True
+    ) -> None:
         self.repository = repository
         self.key_parts = parts
+        self.memory = memory
 
     @property
     def entity(self) -> Coroutine[Any, Any, Any]:
@@ -273,12 +363,18 @@ class BooleanQuery:
         return self._entity()
 
     async def _entity(self) -> Any:
-        await self.repository.manager.get(*self.key_parts)
+        manager = self.repository.manager
+        if self.memory:
+            await manager.get(*self.key_parts)
+        elif not await _fallback_has(manager, self.key_parts):
+            raise EntityNotFoundError(manager.meta.name, self.key_parts)
         return self.key_parts[-1]
 
     @property
     def exists(self) -> Coroutine[Any, Any, bool]:
-        return self.repository.manager.exists(*self.key_parts)
+        if self.memory:
+            return self.repository.manager.exists(*self.key_parts)
+        return _fallback_has(self.repository.manager, self.key_parts)
 
     @property
     def delete(self) -> Coroutine[Any, Any, None]:
@@ -288,9 +384,12 @@ class BooleanQuery:
 class BooleanQueryMany:
     """Several flags; ``entities`` yields the last key part of each set one, in order."""
 
-    def __init__(self, repository: BooleanSource, many: list[tuple[Any, ...]]) -> None:
+    def __init__(
+        self, repository: BooleanSource, many: list[tuple[Any, ...]], memory: bool = True
+    ) -> None:
         self.repository = repository
         self.many_key_parts = many
+        self.memory = memory
 
     @property
     def entities(self) -> AsyncIterator[Any]:
@@ -299,7 +398,14 @@ class BooleanQueryMany:
     async def _found(self) -> AsyncIterator[Any]:
         single = len(self.repository.key_attrs) == 1
         ids = [parts[0] if single else parts for parts in self.many_key_parts]
-        flags = await self.repository.manager.exists_many(ids)
+        manager = self.repository.manager
+        flags = (
+            await manager.exists_many(ids)
+            if self.memory
+            else [
+                record is not None for record in await manager.fallback_records(self.many_key_parts)
+            ]
+        )
         for parts, set_ in zip(self.many_key_parts, flags, strict=True):
             if set_:
                 yield parts[-1]

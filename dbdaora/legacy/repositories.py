@@ -10,6 +10,7 @@ own, so storage, key layout, caching and breaking are the core's.
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, TypeVar, overload
@@ -17,7 +18,13 @@ from typing import Any, ClassVar, Generic, TypeVar, overload
 from dbdaora.backends.fallback.protocol import FallbackStore
 from dbdaora.backends.redis.protocol import RedisSide
 from dbdaora.exceptions import ConfigurationError, ValidationError
-from dbdaora.legacy.entities import flag_meta, hash_meta, repository_key_name, sorted_set_meta
+from dbdaora.legacy.entities import (
+    flag_meta,
+    hash_meta,
+    repository_key_name,
+    sorted_set_meta,
+    typed_dict_model,
+)
 from dbdaora.legacy.queries import (
     BooleanQuery,
     BooleanQueryMany,
@@ -63,6 +70,12 @@ class Repository(Generic[E, K]):
         timeout: seconds each Redis call may take (None: no bound).
         cache: the session's cache options (``Session(cache=...)``); None: none.
         breaker: the session's circuit-breaker options; None (the default): none.
+
+    Every ``add`` takes 0.27's ``memory=`` and ``memory_always=`` and writes the
+    same way whatever they say: the fallback first, then Redis under the writer's
+    claim. 0.27 wrote the fallback alone with ``memory=False`` (leaving an older
+    Redis copy to be served) and, by default, wrote Redis only where the key was
+    already there; here Redis is always written, so no reader sees an old copy.
     """
 
     entity_cls: ClassVar[type]
@@ -129,13 +142,52 @@ class Repository(Generic[E, K]):
 
 
 class HashRepository(Repository[E, K]):
-    """0.27's hash repository: one dataclass entity per Redis hash."""
+    """0.27's hash repository: one entity per Redis hash.
+
+    The entity is a dataclass, or a TypedDict: then reads answer dicts and writes
+    take them, and a key the TypedDict does not require may be left out (it reads
+    back left out).
+    """
 
     manager: HashManager[E]
+    optional_keys: ClassVar[frozenset[str] | None] = None  # a TypedDict's; None: a dataclass
 
     @classmethod
     def _compile(cls, entity: type) -> ModelMeta:
+        cls.optional_keys = None
+        if typing.is_typeddict(entity):
+            entity, cls.optional_keys = typed_dict_model(entity, cls.key_attrs, cls.__name__)
         return hash_meta(entity, cls.key_attrs, cls.name, cls.__name__)
+
+    def entity_out(self, entity: Any) -> Any:
+        """A read entity as the caller's entity type: a dict for a TypedDict."""
+        optional = self.optional_keys
+        if optional is None:
+            return entity
+        return {
+            name: value
+            for name, value in vars(entity).items()
+            if value is not None or name not in optional
+        }
+
+    def _entity_in(self, entity: Any) -> Any:
+        """An entity to write, as the stored model: a TypedDict's dict converted."""
+        if self.optional_keys is None:
+            return entity
+        fields = {field.name for field in dataclasses.fields(self.meta.model)}
+        if not isinstance(entity, dict) or not set(entity) <= fields:
+            raise ValidationError(
+                f"{self.meta.name}: expected a {self.entity_cls.__name__} dict of "
+                f"{sorted(fields)}, got {entity!r}",
+                model=self.meta.name,
+                value=entity,
+            )
+        try:
+            return self.meta.model(**entity)
+        except TypeError as exc:  # a required key is missing
+            raise ValidationError(
+                f"{self.meta.name}: {exc}", model=self.meta.name, value=entity
+            ) from exc
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -147,6 +199,7 @@ class HashRepository(Repository[E, K]):
         *args: Any,
         many: None = None,
         fields: Sequence[str] | None = None,
+        memory: bool = True,
         **key_attrs: Any,
     ) -> HashQuery[E]: ...
 
@@ -156,6 +209,7 @@ class HashRepository(Repository[E, K]):
         *args: Any,
         many: Sequence[Any],
         fields: Sequence[str] | None = None,
+        memory: bool = True,
         **key_attrs: Any,
     ) -> HashQueryMany[E]: ...
 
@@ -164,17 +218,20 @@ class HashRepository(Repository[E, K]):
         *args: Any,
         many: Sequence[Any] | None = None,
         fields: Sequence[str] | None = None,
+        memory: bool = True,
         **key_attrs: Any,
     ) -> HashQuery[E] | HashQueryMany[E]:
         """A query of one entity (key parts by position or by key attribute), or of
         several with ``many=[id, ...]`` (ids are values, or tuples of key parts)."""
         if many is not None:
-            return HashQueryMany(self, self._many(many, args, key_attrs), fields)
-        return HashQuery(self, self._parts(args, key_attrs), fields)
+            return HashQueryMany(self, self._many(many, args, key_attrs), fields, memory)
+        return HashQuery(self, self._parts(args, key_attrs), fields, memory)
 
-    async def add(self, entity: E, *entities: E) -> None:
-        """Write entities: the fallback first, then Redis."""
-        await self.manager.add(entity, *entities)
+    async def add(
+        self, entity: E, *entities: E, memory: bool = True, memory_always: bool = True
+    ) -> None:
+        """Write entities: the fallback first, then Redis (see ``Repository.add``)."""
+        await self.manager.add(*(self._entity_in(each) for each in (entity, *entities)))
 
 
 class BooleanRepository(Repository[E, K]):
@@ -196,22 +253,33 @@ class BooleanRepository(Repository[E, K]):
         self.manager = FlagManager(self.meta, self.session)
 
     @overload
-    def query(self, *args: Any, many: None = None, **key_attrs: Any) -> BooleanQuery: ...
+    def query(
+        self, *args: Any, many: None = None, memory: bool = True, **key_attrs: Any
+    ) -> BooleanQuery: ...
 
     @overload
-    def query(self, *args: Any, many: Sequence[Any], **key_attrs: Any) -> BooleanQueryMany: ...
+    def query(
+        self, *args: Any, many: Sequence[Any], memory: bool = True, **key_attrs: Any
+    ) -> BooleanQueryMany: ...
 
     def query(
-        self, *args: Any, many: Sequence[Any] | None = None, **key_attrs: Any
+        self,
+        *args: Any,
+        many: Sequence[Any] | None = None,
+        memory: bool = True,
+        **key_attrs: Any,
     ) -> BooleanQuery | BooleanQueryMany:
         """A query of one flag (key parts by position or by key attribute), or of several
         with ``many=[id, ...]``."""
         if many is not None:
-            return BooleanQueryMany(self, self._many(many, args, key_attrs))
-        return BooleanQuery(self, self._parts(args, key_attrs))
+            return BooleanQueryMany(self, self._many(many, args, key_attrs), memory)
+        return BooleanQuery(self, self._parts(args, key_attrs), memory)
 
-    async def add(self, entity: E, *entities: E) -> None:
-        """Set each entity's flag (its key attributes): the fallback first, then Redis."""
+    async def add(
+        self, entity: E, *entities: E, memory: bool = True, memory_always: bool = True
+    ) -> None:
+        """Set each entity's flag (its key attributes): the fallback first, then Redis
+        (see ``Repository.add``)."""
         flags = []
         for each in (entity, *entities):
             if not isinstance(each, self.entity_cls):
@@ -255,6 +323,7 @@ class SortedSetRepository(Repository[E, K]):
         min_score: float | None = None,
         max_score: float | None = None,
         withmaxsize: bool = False,
+        memory: bool = True,
         **key_attrs: Any,
     ) -> SortedSetQuery[E]: ...
 
@@ -270,6 +339,7 @@ class SortedSetRepository(Repository[E, K]):
         min_score: float | None = None,
         max_score: float | None = None,
         withmaxsize: bool = False,
+        memory: bool = True,
         **key_attrs: Any,
     ) -> SortedSetQueryMany[E]: ...
 
@@ -284,6 +354,7 @@ class SortedSetRepository(Repository[E, K]):
         min_score: float | None = None,
         max_score: float | None = None,
         withmaxsize: bool = False,
+        memory: bool = True,
         **key_attrs: Any,
     ) -> SortedSetQuery[E] | SortedSetQueryMany[E]:
         """A query of one set (see ``SortedSetQuery`` for the options), or of several
@@ -296,6 +367,7 @@ class SortedSetRepository(Repository[E, K]):
             "min_score": min_score,
             "max_score": max_score,
             "withmaxsize": withmaxsize,
+            "memory": memory,
         }
         if many is not None:
             return SortedSetQueryMany(
@@ -315,9 +387,12 @@ class SortedSetRepository(Repository[E, K]):
             )
         return tuple(getattr(entity, attr) for attr in self.key_attrs)
 
-    async def add(self, entity: E, *entities: E) -> None:
+    async def add(
+        self, entity: E, *entities: E, memory: bool = True, memory_always: bool = True
+    ) -> None:
         """Replace each entity's whole set with its ``data``, (member, score) pairs
-        (members as text or UTF-8 bytes): the fallback first, then Redis."""
+        (members as text or UTF-8 bytes): the fallback first, then Redis (see
+        ``Repository.add``)."""
         for each in (entity, *entities):
             parts = self._entity_parts(each)
             members = [_member_pair(self.meta, pair) for pair in getattr(each, "data", None) or ()]

@@ -4,14 +4,16 @@
 A service is a repository whose session has a cache and circuit breakers: the
 cache from ``cache_type``/``cache_ttl``/``cache_max_size``, the breakers from
 ``cb_failure_threshold``/``cb_recovery_timeout``. When Redis fails or its breaker
-is open, the session answers from the fallback.
+is open, the session answers from the fallback. 0.27's other factory arguments
+(``LegacyServiceOptions``) are checked and change nothing.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar, Unpack
 
 from dbdaora.backends.fallback.protocol import FallbackStore
 from dbdaora.backends.redis.protocol import RedisSide
@@ -32,11 +34,15 @@ class CacheType(enum.Enum):
     """The service cache's eviction, as 0.27 named it.
 
     ``TTL``: least recently used, entries live ``cache_ttl`` seconds (required).
+    ``TTLDAORA``: 0.27's own TTL cache, here the same as ``TTL``: an entry is
+    never served after its ``cache_ttl``, and a full cache evicts the least
+    recently used entry (0.27 cleared 10% of it, and served an expired entry once).
     ``LRU``: least recently used; ``LFU``: least frequently used; with these,
     entries live until evicted unless ``cache_ttl`` is given.
     """
 
     TTL = "ttl"
+    TTLDAORA = "ttldaora"
     LRU = "lru"
     LFU = "lfu"
 
@@ -46,7 +52,8 @@ class Service(Generic[E]):
 
     ``get_one`` and ``exists`` take the key as ``id`` (the repository's ``id_name``
     attribute) or by key attribute, plus the repository's query options
-    (``fields=``, or the sorted-set ones).
+    (``fields=``, or the sorted-set ones, and ``memory=False`` to read the
+    fallback alone).
     """
 
     def __init__(self, repository: Repository[E, Any]) -> None:
@@ -67,7 +74,11 @@ class Service(Generic[E]):
         entities: AsyncIterator[E] = self.repository.query(many=list(ids), **filters).entities
         return entities
 
-    async def add(self, entity: E, *entities: E) -> None:
+    async def add(
+        self, entity: E, *entities: E, memory: bool = True, memory_always: bool = True
+    ) -> None:
+        """Write entities: the fallback first, then Redis, whatever ``memory=`` and
+        ``memory_always=`` say (see ``Repository.add``)."""
         await self.repository.add(entity, *entities)
 
     async def delete(self, entity_id: Any = None, **filters: Any) -> None:
@@ -101,11 +112,58 @@ def _cache_options(
         raise ConfigurationError(f"cache_type must be a CacheType, got {cache_type!r}")
     if max_size is None:
         raise ConfigurationError(f"cache_type={cache_type.name} needs cache_max_size")
-    if cache_type is CacheType.TTL and ttl is None:
-        raise ConfigurationError("cache_type=TTL needs cache_ttl")
+    if cache_type in (CacheType.TTL, CacheType.TTLDAORA) and ttl is None:
+        raise ConfigurationError(f"cache_type={cache_type.name} needs cache_ttl")
     policy = "lfu" if cache_type is CacheType.LFU else "lru"
     # 0.27's services kept entries for their TTL, whoever wrote: no tracking.
     return {"ttl": ttl, "max_size": max_size, "policy": policy, "tracking": False}
+
+
+class LegacyServiceOptions(TypedDict, total=False):
+    """0.27's service factory arguments that change nothing here, checked all the same.
+
+    The session's breakers guard every Redis call, adds and deletes included, and
+    count only store failures (``RedisUnavailableError``), so the exception
+    types and the add/delete switches have nothing left to select; the session
+    logs through the ``dbdaora`` loggers, so ``logger`` is not used.
+
+    Keys:
+        cb_expected_exception: an exception class, or None.
+        cb_expected_fallback_exception: an exception class, or None.
+        logger: a ``logging.Logger`` (or any object with a ``warning`` method, as
+            0.27 called), or None.
+        has_add_circuit_breaker: a bool.
+        has_delete_circuit_breaker: a bool.
+    """
+
+    cb_expected_exception: type[BaseException] | None
+    cb_expected_fallback_exception: type[BaseException] | None
+    logger: logging.Logger | logging.LoggerAdapter[Any] | None
+    has_add_circuit_breaker: bool
+    has_delete_circuit_breaker: bool
+
+
+def check_legacy_options(options: dict[str, Any]) -> None:
+    """Check 0.27's service arguments (``LegacyServiceOptions``).
+
+    Raises:
+        ConfigurationError: an unknown argument, or a value of the wrong kind, named.
+    """
+    for name, value in options.items():
+        if name in ("cb_expected_exception", "cb_expected_fallback_exception"):
+            good = value is None or (isinstance(value, type) and issubclass(value, BaseException))
+            kind = "an exception class or None"
+        elif name == "logger":
+            good = value is None or callable(getattr(value, "warning", None))
+            kind = "a logging.Logger or None"
+        elif name in ("has_add_circuit_breaker", "has_delete_circuit_breaker"):
+            good = isinstance(value, bool)
+            kind = "a bool"
+        else:
+            known = ", ".join(LegacyServiceOptions.__annotations__)
+            raise ConfigurationError(f"unknown service argument {name!r}; 0.27's are: {known}")
+        if not good:
+            raise ConfigurationError(f"{name} must be {kind}, got {value!r}")
 
 
 def _breaker_options(
@@ -133,9 +191,11 @@ async def _build(
     cb_recovery_timeout: float | None,
     repository_timeout: float | None,
     service_cls: type[S],
+    legacy_options: dict[str, Any],
 ) -> S:
     if not (isinstance(repository_cls, type) and issubclass(repository_cls, kind)):
         raise ConfigurationError(f"expected a {kind.__name__} subclass, got {repository_cls!r}")
+    check_legacy_options(legacy_options)
     cache = _cache_options(cache_type, cache_ttl, cache_max_size)
     breaker = _breaker_options(cb_failure_threshold, cb_recovery_timeout)
     repository = repository_cls(
@@ -160,11 +220,16 @@ async def make_hash_service(
     cb_failure_threshold: int | None = None,
     cb_recovery_timeout: float | None = None,
     repository_timeout: float | None = 1.0,
+    **options: Unpack[LegacyServiceOptions],
 ) -> Service[Any]:
     """A service over a ``HashRepository`` subclass; the factories are awaited once.
 
+    ``options`` are 0.27's other arguments (``LegacyServiceOptions``): checked,
+    and without effect.
+
     Raises:
-        ConfigurationError: a bad option, as the cache's or breaker's settings say.
+        ConfigurationError: a bad option, as the cache's or breaker's settings say,
+            or a bad 0.27 argument, named.
     """
     return await _build(
         HashRepository,
@@ -179,6 +244,7 @@ async def make_hash_service(
         cb_recovery_timeout,
         repository_timeout,
         Service,
+        dict(options),
     )
 
 
@@ -193,6 +259,7 @@ async def make_sorted_set_service(
     cb_failure_threshold: int | None = None,
     cb_recovery_timeout: float | None = None,
     repository_timeout: float | None = 1.0,
+    **options: Unpack[LegacyServiceOptions],
 ) -> Service[Any]:
     """A service over a ``SortedSetRepository`` subclass (see ``make_hash_service``)."""
     return await _build(
@@ -208,6 +275,7 @@ async def make_sorted_set_service(
         cb_recovery_timeout,
         repository_timeout,
         Service,
+        dict(options),
     )
 
 
@@ -222,6 +290,7 @@ async def make_boolean_service(
     cb_failure_threshold: int | None = None,
     cb_recovery_timeout: float | None = None,
     repository_timeout: float | None = 1.0,
+    **options: Unpack[LegacyServiceOptions],
 ) -> BooleanService:
     """A ``BooleanService`` over a ``BooleanRepository`` subclass (see ``make_hash_service``)."""
     return await _build(
@@ -237,4 +306,5 @@ async def make_boolean_service(
         cb_recovery_timeout,
         repository_timeout,
         BooleanService,
+        dict(options),
     )

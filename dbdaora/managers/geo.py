@@ -132,6 +132,33 @@ class GeoManager(SetManager[M]):
         )
         return [(meta.copy(member), dist) for member, dist in found]
 
+    async def near_in_fallback(
+        self,
+        *parts: Any,
+        latitude: float,
+        longitude: float,
+        radius: float,
+        unit: str = "km",
+        count: int | None = None,
+    ) -> list[tuple[M, float]]:
+        """``near`` answered from the fallback's points alone: Redis is neither read nor
+        filled (0.27's ``memory=False``). An empty list where none is within ``radius``.
+
+        Raises:
+            ValidationError: as ``near``.
+        """
+        meta = self.meta
+        key_parts = meta.key_parts(parts, {})
+        lat = meta.check_coordinate("latitude", latitude, geo.LATITUDE_LIMIT)
+        lon = meta.check_coordinate("longitude", longitude, geo.LONGITUDE_LIMIT)
+        self._check_query(radius, unit, count)
+        (record,) = await self.fallback_records([key_parts])
+        pairs = [(member.encode(), score) for member, score in record or ()]
+        return [
+            (meta.from_point(key_parts, member.decode(), *at), dist)
+            for member, dist, at in geo.search(pairs, lon, lat, float(radius), unit, count)
+        ]
+
     def _check_query(self, radius: Any, unit: Any, count: Any) -> None:
         name = self.meta.name
         if (

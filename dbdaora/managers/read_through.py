@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any
 
 from dbdaora.exceptions import BadDataError, RedisUnavailableError
@@ -53,6 +53,18 @@ class ReadThrough(Manager[M], abc.ABC):
         """Records from the fallback, one read per name however many callers ask."""
         read = self._read_through if redis_up else self._read_fallback
         return await self.session.coalesce(self.meta.model, names, read)
+
+    async def fallback_records(self, parts_list: Iterable[Sequence[Any]]) -> list[Any]:
+        """The fallback's record of each key (None where it has none), read alone:
+        Redis is neither read nor filled and the session cache is not used (0.27's
+        ``memory=False`` reads). A record is what ``_fetch`` returns.
+
+        Raises:
+            ValidationError: bad key parts (before any I/O).
+        """
+        meta = self.meta
+        names = [meta.key_text(meta.key_parts(tuple(parts), {})) for parts in parts_list]
+        return await self._read_fallback(names) if names else []
 
     async def _read_fallback(self, names: list[str]) -> list[Any]:
         """The fallback alone, nothing filled: Redis is down, or another reader holds the lease."""

@@ -4,7 +4,7 @@ use them, over memory://, a real redis-server, the cluster and Sentinel."""
 from __future__ import annotations
 
 import dataclasses
-from functools import partial
+import logging
 from typing import Any
 
 import pytest
@@ -138,7 +138,7 @@ async def test_make_geospatial_service_takes_027s_arguments(legacy_memory: Sourc
         cb_recovery_timeout=10,
         cb_expected_exception=OSError,
         cb_expected_fallback_exception=OSError,
-        logger=partial(print),
+        logger=logging.getLogger("geo"),
         has_add_circuit_breaker=False,
         has_delete_circuit_breaker=False,
     )

@@ -167,7 +167,7 @@ async def test_bad_queries_fail_before_io(legacy_memory: Source) -> None:
     with pytest.raises(ValidationError, match="unexpected query arguments"):
         repository.query("ann", "bob", "cid")
     with pytest.raises(ValidationError, match="unexpected query arguments"):
-        repository.query("ann", "bob", memory=False)
+        repository.query("ann", "bob", other_thing=1)
     with pytest.raises(ValidationError, match="key part must be str"):
         await repository.query("ann", 3).entity
     with pytest.raises(ValidationError, match="expected a Follow instance"):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 from typing import Any
 
 import pytest
@@ -13,10 +15,14 @@ from dbdaora import (
     DictFallbackDataSource,
     DictMemoryDataSource,
     EntityNotFoundError,
+    GeoSpatialRepository,
+    make_boolean_service,
+    make_geospatial_service,
     make_hash_service,
     make_sorted_set_service,
 )
 from tests.support.legacy_entities import (
+    FakeRepository,
     Follow,
     FollowRepository,
     Person,
@@ -27,6 +33,15 @@ from tests.support.legacy_entities import (
 from tests.support.raw import RawView
 
 Source = tuple[Any, RawView]
+
+
+@dataclasses.dataclass
+class Place:
+    id: str
+    data: Any
+
+
+class PlaceRepository(GeoSpatialRepository[Place, str]): ...
 
 
 def _factory(value: Any) -> Any:
@@ -184,3 +199,92 @@ async def test_failure_threshold_zero_falls_back_at_once() -> None:
     memory.down = True
     assert await service.get_one("a") == Person("a", "Ann", 1)
     assert service.stats()["breakers"]["memory"] == "open"
+
+
+async def test_ttldaora_is_a_ttl_cache_that_never_serves_an_expired_entry(
+    legacy_memory: Source,
+) -> None:
+    """CacheType.TTLDAORA needs cache_ttl and cache_max_size, keeps entries cache_ttl
+    seconds, and after that reads Redis (0.27's served an expired entry once more)."""
+    service = await _service(
+        PersonRepository,
+        legacy_memory[0],
+        cache_type=CacheType.TTLDAORA,
+        cache_ttl=0.3,
+        cache_max_size=2,
+    )
+    backend = service.repository.session.cache.backend
+    assert (backend.policy, backend.ttl, backend.max_size) == ("lru", 0.3, 2)
+    await service.add(Person("a", "Ann", 1))
+    assert await service.get_one("a") == Person("a", "Ann", 1)
+    legacy_memory[1].hset(b"person:a", b"age", b"2")
+    assert await service.get_one("a") == Person("a", "Ann", 1)  # cached
+    await asyncio.sleep(0.4)
+    assert await service.get_one("a") == Person("a", "Ann", 2)  # expired: Redis again
+    await service.shutdown()
+    with pytest.raises(ConfigurationError, match="TTLDAORA needs cache_ttl"):
+        await _service(
+            PersonRepository,
+            DictMemoryDataSource(),
+            cache_type=CacheType.TTLDAORA,
+            cache_max_size=2,
+        )
+
+
+async def test_027_breaker_arguments_are_checked_on_every_factory() -> None:
+    """cb_expected_exception, cb_expected_fallback_exception, logger and the add/delete
+    breaker switches are taken by all four factories; a bad one names itself."""
+    good: dict[str, Any] = {
+        "cb_expected_exception": OSError,
+        "cb_expected_fallback_exception": None,
+        "logger": logging.getLogger("legacy"),
+        "has_add_circuit_breaker": True,
+        "has_delete_circuit_breaker": False,
+    }
+    factories = [
+        (make_hash_service, PersonRepository),
+        (make_sorted_set_service, PlaylistRepository),
+        (make_boolean_service, FakeRepository),
+        (make_geospatial_service, PlaceRepository),
+    ]
+    for make, repository_cls in factories:
+        service = await make(
+            repository_cls,  # type: ignore[arg-type] # each factory with its own kind
+            _factory(DictMemoryDataSource()),
+            _factory(DictFallbackDataSource()),
+            60,
+            cb_failure_threshold=1,
+            **good,
+        )
+        await service.shutdown()
+    bad = [
+        ("cb_expected_exception", "OSError"),
+        ("cb_expected_fallback_exception", 3),
+        ("logger", "legacy"),
+        ("has_add_circuit_breaker", "yes"),
+        ("has_delete_circuit_breaker", None),
+        ("cb_expected", OSError),
+    ]
+    for name, value in bad:
+        with pytest.raises(ConfigurationError, match=name):
+            await make_hash_service(
+                PersonRepository,
+                _factory(DictMemoryDataSource()),
+                _factory(DictFallbackDataSource()),
+                60,
+                **{name: value},
+            )
+
+
+async def test_an_outage_still_falls_back_whatever_the_expected_exception() -> None:
+    """cb_expected_exception does not narrow what the breaker counts: with Redis down,
+    reads still come from the fallback and the breaker opens."""
+    memory = DictMemoryDataSource()
+    service = await _service(
+        PersonRepository, memory, cb_failure_threshold=1, cb_expected_exception=KeyError
+    )
+    await service.add(Person("a", "Ann", 1))
+    memory.down = True
+    assert await service.get_one("a") == Person("a", "Ann", 1)
+    assert service.stats()["breakers"]["memory"] == "open"
+    await service.shutdown()
