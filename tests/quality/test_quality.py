@@ -58,3 +58,16 @@ def test_quickstart_keeps_its_data_across_runs(tmp_path: Path) -> None:
         "top two: cid (12), ann (10)",
         *steps,
     ]
+
+
+def test_quickstart_runs_without_the_redis_extra(tmp_path: Path) -> None:
+    """The embedded default needs neither redis-py nor hiredis (the README's quick start
+    installs only the ``sql`` extra): the quick start runs with both made unimportable."""
+    environment = {**os.environ, "DBDAORA_QUICKSTART_DB": str(tmp_path / "quickstart.db")}
+    blocked = (
+        "import runpy, sys; sys.modules.update(dict.fromkeys(['redis', 'hiredis'])); "
+        "runpy.run_path('examples/quickstart.py', run_name='__main__')"
+    )
+    result = _run(sys.executable, "-c", blocked, env=environment)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "top two: cid (12), ann (10)"

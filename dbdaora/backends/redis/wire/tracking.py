@@ -24,12 +24,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-import hiredis
 
-
-def _pack(*args: Any) -> bytes:
-    packed: bytes = hiredis.pack_command(args)
-    return packed
+def _pack(*args: bytes) -> bytes:
+    """A command in RESP, as hiredis packs it (written out so that the in-process store,
+    which imports ``Invalidations``, runs without the ``redis`` extra)."""
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
 
 
 TRACKING_ON = _pack(b"HELLO", b"3") + _pack(b"CLIENT", b"TRACKING", b"ON", b"OPTIN")
