@@ -9,7 +9,7 @@ from typing import Any
 
 from dbdaora import settings
 from dbdaora.exceptions import ConfigurationError
-from dbdaora.meta import ModelMeta
+from dbdaora.meta import CorruptData, ModelMeta
 
 
 def load_model(path: str) -> ModelMeta:
@@ -58,14 +58,8 @@ def configure(memory: str | None, fallback: str | None) -> settings.Settings:
 
 def parts_of(meta: ModelMeta, name: str) -> tuple[Any, ...] | None:
     """The key parts of a record name, None when no key of the model is named so."""
-    texts = name.split(":")
-    if len(texts) != len(meta.key_fields):
-        return None
     try:
-        parts = tuple(
-            field.codec.decode(text.encode())
-            for field, text in zip(meta.key_fields, texts, strict=True)
-        )
-        return parts if meta.key_text(parts) == name else None
-    except Exception:  # a part no codec of the key reads: not a record of this model
+        parts = meta.parts_of(name)
+    except CorruptData:  # a part no codec of the key reads: not a record of this model
         return None
+    return parts if meta.key_text(parts) == name else None

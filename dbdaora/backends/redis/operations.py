@@ -4,7 +4,7 @@ Each function says which command one store operation sends and returns it as an
 ``Operation``: a function of a command target (redis-py's client or pipeline, or
 the multiplexer's encoder), for the store's link to run. What a command means
 to dbdaora lives here and in ``scripts``; how it reaches a server lives in ``wire``.
-``mark_not_found`` and ``zrem`` serve the cluster alone, whose link runs them on
+``zrem`` serves the cluster alone, whose link runs them on
 redis-py's client; the rest also run on the multiplexer's encoder.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dbdaora.backends.redis.wire.transport import Operation
-from dbdaora.lease import LEASE_SECONDS, NOT_FOUND
+from dbdaora.lease import LEASE_SECONDS
 
 
 def ping() -> Operation:
@@ -52,11 +52,6 @@ def lease(marker: bytes, token: bytes) -> Operation:
 def claim(marker: bytes, token: bytes) -> Operation:
     """A writer's claim: the marker holds its token, whatever it held."""
     return lambda target: target.set(marker, token, ex=LEASE_SECONDS)
-
-
-def mark_not_found(marker: bytes, ttl: int | None) -> Operation:
-    # A ttl of 0 is "no expiry", as in the scripts; Redis refuses EX 0.
-    return lambda target: target.set(marker, NOT_FOUND, ex=ttl or None)
 
 
 def zrem(key: bytes, members: Sequence[str]) -> Operation:
