@@ -39,7 +39,7 @@ from dbdaora.backends.redis.protocol import NodeGate
 from dbdaora.backends.redis.wire.link import Calls, Lua, PerLoop, failed
 from dbdaora.backends.redis.wire.pipelining import AutoPipeline
 from dbdaora.backends.redis.wire.tracking import BROADCAST_ON, Invalidations, Tracking
-from dbdaora.backends.redis.wire.transport import Direct, Operation
+from dbdaora.backends.redis.wire.transport import Direct, Operation, key_of
 from dbdaora.backends.redis.wire.watchers import MasterWatch
 from dbdaora.backends.urls import mask_url
 from dbdaora.exceptions import BackendError, BadDataError, ConfigurationError
@@ -100,28 +100,6 @@ WATCH_ERRORS: tuple[type[BaseException], ...] = (*DRIVER_ERRORS, TimeoutError)
 
 # Errors that say the cluster as a whole does not serve, not one master.
 CLUSTER_ERRORS: tuple[type[BaseException], ...] = (ClusterDownError, RedisClusterException)
-
-
-class _Recorder:
-    """Stands in for a command target: records the command an operation calls, unsent."""
-
-    __slots__ = ("args", "command")
-
-    def __getattr__(self, command: str) -> Any:
-        def record(*args: Any, **_: Any) -> None:
-            self.command, self.args = command, args
-
-        return record
-
-
-def key_of(operation: Operation) -> bytes | str | None:
-    """The key an operation's command touches: its first argument (EVAL: its first KEY)."""
-    recorder = _Recorder()
-    operation(recorder)
-    args = getattr(recorder, "args", ())
-    index = 2 if getattr(recorder, "command", None) == "eval" else 0
-    key = args[index] if len(args) > index else None
-    return key if isinstance(key, bytes | str) and key else None
 
 
 def _eval(script: Lua, keys: list[bytes], args: list[Any]) -> Operation:

@@ -83,3 +83,26 @@ async def execute(client: Any, operations: list[Operation], *, settle: bool = Fa
         if isinstance(result, Exception):
             raise result
     return results
+
+
+class _Recorder:
+    """Stands in for a command target: records the command an operation calls, unsent."""
+
+    __slots__ = ("args", "command")
+
+    def __getattr__(self, command: str) -> Any:
+        def record(*args: Any, **_: Any) -> None:
+            self.command, self.args = command, args
+
+        return record
+
+
+def key_of(operation: Operation) -> bytes | str | None:
+    """The key an operation's command touches: its first argument (EVAL, EVALSHA: its
+    first KEY); None for a command of no key (PING)."""
+    recorder = _Recorder()
+    operation(recorder)
+    args = getattr(recorder, "args", ())
+    index = 2 if getattr(recorder, "command", None) in ("eval", "evalsha") else 0
+    key = args[index] if len(args) > index else None
+    return key if isinstance(key, bytes | str) and key else None
