@@ -17,6 +17,7 @@ from tests.support.datastore_server import EMULATOR, DatastoreEmulator, datastor
 from tests.support.raw import RawView
 from tests.support.sentinel_server import SentinelServer, redis_sentinel
 from tests.support.servers import PostgresServer, RedisServer, postgres_server, redis_server
+from tests.support.shards import ShardedClient, ShardedServers, sharded_servers
 from tests.support.stacks import REDIS_SIDES, STACKS
 
 
@@ -86,6 +87,31 @@ def cluster_store(cluster_proc: ClusterServer, raw_cluster: RedisCluster) -> tup
     from dbdaora.backends.redis.cluster import ClusterStore
 
     return ClusterStore(cluster_proc.url), RawView(None, raw_cluster)
+
+
+@pytest.fixture(scope="session")
+def shards_proc() -> Iterator[ShardedServers]:
+    """Three private redis-servers, sharded by the client as dbdaora 0.27 did."""
+    with sharded_servers() as servers:
+        yield servers
+
+
+@pytest.fixture
+def raw_shards(shards_proc: ShardedServers) -> Iterator[ShardedClient]:
+    """A redis-py view of the shards, each key on its 0.27 shard; emptied after each test."""
+    client = shards_proc.client()
+    client.flushall()
+    yield client
+    client.flushall()
+    client.close()
+
+
+@pytest.fixture
+def shards_store(shards_proc: ShardedServers, raw_shards: ShardedClient) -> tuple[Any, RawView]:
+    """redis+shards:// on the private shards, with a plain redis-py view of them."""
+    from dbdaora.backends.redis.shards import ShardedStore
+
+    return ShardedStore(shards_proc.url), RawView(None, raw_shards)
 
 
 @pytest.fixture(scope="session")

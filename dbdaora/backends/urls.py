@@ -27,6 +27,8 @@ REDIS_SCHEMES: dict[str, tuple[str, str | None]] = {
     "rediss+cluster": ("dbdaora.backends.redis.cluster:ClusterStore", "redis"),
     "redis+sentinel": ("dbdaora.backends.redis.sentinel:SentinelStore", "redis"),
     "rediss+sentinel": ("dbdaora.backends.redis.sentinel:SentinelStore", "redis"),
+    "redis+shards": ("dbdaora.backends.redis.shards:ShardedStore", "redis"),
+    "rediss+shards": ("dbdaora.backends.redis.shards:ShardedStore", "redis"),
 }
 FALLBACK_SCHEMES: dict[str, tuple[str, str | None]] = {
     "memory": ("dbdaora.backends.fallback.dict:DictFallback", None),
@@ -81,7 +83,8 @@ def check_url(url: str, side: str) -> None:
             f"no {label} backend for {masked!r}; known schemes: {sorted(schemes)}"
         )
     database = parts.path.strip("/")
-    if parts.scheme in ("redis", "rediss") and database and not database.isdigit():
+    numbered = ("redis", "rediss", "redis+shards", "rediss+shards")
+    if parts.scheme in numbered and database and not database.isdigit():
         raise ConfigurationError(
             f"{masked!r}: the database (the path) must be a number, got {database!r}"
         )

@@ -25,6 +25,8 @@ REDIS_SCHEMES = (
     "rediss+cluster",
     "redis+sentinel",
     "rediss+sentinel",
+    "redis+shards",
+    "rediss+shards",
 )
 # What 0.27's make_aioredis_data_source() opened with no URI: redis-py's default.
 DEFAULT_URI = "redis://"
@@ -69,15 +71,22 @@ async def make_aioredis_data_source(*uris: str) -> RedisSide:
     ``make_redis_data_source`` (a cluster or Sentinel URL included); none is
     ``redis://`` (localhost:6379, database 0), as in 0.27.
 
+    Several URIs are 0.27's sharded Redis: each key on the server 0.27's hash ring
+    names (``ShardedStore``), so what 0.27 wrote is found where it is.
+
     Raises:
-        ConfigurationError: several URIs (0.27 sharded keys over them by a hash ring,
-            a layout this library does not read; a cluster URL lists several nodes
-            instead), or a URI ``make_redis_data_source`` refuses.
+        ConfigurationError: a URI ``make_redis_data_source`` refuses, or among
+            several one that is not a single server's (``redis://``, ``rediss://``,
+            ``unix://``), or the ``redis`` extra is not installed.
     """
     if len(uris) > 1:
-        raise ConfigurationError(
-            f"make_aioredis_data_source takes one URI, got {len(uris)} "
-            f"({', '.join(repr(mask_url(uri)) for uri in uris)}): client-side sharding is "
-            "not supported; list a cluster's nodes in one redis+cluster:// URL"
-        )
+        # Imported here, as the scheme table imports a store: only where it is used,
+        # for its driver is the ``redis`` extra's.
+        try:
+            from dbdaora.backends.redis.shards import ShardedStore
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"sharded Redis needs a driver: pip install 'dbdaora[redis]' ({exc})"
+            ) from exc
+        return ShardedStore(uris)
     return await make_redis_data_source(uris[0] if uris else DEFAULT_URI)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from dbdaora.backends import geo
+from dbdaora.backends.redis.ordered import OrderedWrites
 from dbdaora.exceptions import BackendError, BadDataError
 from dbdaora.lease import LEASE_SECONDS, NOT_FOUND, lease_token
 from tests.contract.conftest import Side
@@ -502,11 +503,12 @@ async def test_whole_writes_replace_a_key_of_another_type(side: Side) -> None:
 
 
 async def test_a_fill_replaces_a_key_of_another_type_on_one_node(side: Side) -> None:
-    """Where K and M share a script, the fill deletes K first; the cluster's fills only
-    an absent K, so a reader evicts a key of another type before filling it."""
+    """Where K and M share a script, the fill deletes K first; the ordered fills of a
+    cluster or shards write only an absent K, so a reader evicts a key of another type
+    before filling it."""
     store, raw = side
     key, marker = _keys("wrong")
-    on_cluster = type(store).__name__ == "ClusterStore"
+    on_cluster = isinstance(store, OrderedWrites)
     for fill in ("hash", "set"):
         raw.set(key, b"x")
         token = lease_token()

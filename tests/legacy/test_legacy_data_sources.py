@@ -1,5 +1,5 @@
 """0.27's Redis data source factories on every real Redis URL: one node, a cluster,
-a Sentinel deployment; and the URLs they refuse."""
+a Sentinel deployment, several servers sharded as 0.27 did; and the URLs they refuse."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from tests.support.cluster_server import ClusterServer
 from tests.support.legacy_entities import Person, PersonRepository
 from tests.support.sentinel_server import SentinelServer
 from tests.support.servers import free_port
+from tests.support.shards import SHARDS, ShardedClient, ShardedServers, ring_index
 
 
 async def _round_trip(url: str) -> None:
@@ -52,11 +53,38 @@ async def test_aioredis_factory_without_a_uri_is_the_default_redis() -> None:
     assert source.url == "redis://"
 
 
-async def test_aioredis_factory_refuses_several_uris() -> None:
-    """0.27's client-side sharding: refused, passwords masked, the cluster URL suggested."""
-    with pytest.raises(ConfigurationError, match="redis\\+cluster://") as raised:
-        await make_aioredis_data_source("redis://:pw@h1:6379/0", "redis://:pw@h2:6379/0")
-    assert "pw" not in str(raised.value) and "redis://:***@h1:6379/0" in str(raised.value)
+async def test_aioredis_factory_shards_several_uris(
+    shards_proc: ShardedServers, raw_shards: ShardedClient
+) -> None:
+    """Several URIs: 0.27's sharded Redis, each key on the shard 0.27's hash ring names;
+    its URL lists each shard's, passwords masked."""
+    source = await make_aioredis_data_source(*shards_proc.urls)
+    people = PersonRepository(
+        memory_data_source=source, fallback_data_source=DictFallbackDataSource(), expire_time=60
+    )
+    names = [f"p{i}" for i in range(12)]
+    try:
+        for name in names:
+            await people.add(Person(name, "Ann", 1))
+        assert [await people.query(name).entity for name in names] == [
+            Person(name, "Ann", 1) for name in names
+        ]
+    finally:
+        await source.close()
+    for name in names:
+        key = f"person:{name}".encode()
+        holders = [i for i, client in enumerate(raw_shards.clients) if client.exists(key)]
+        assert holders == [ring_index(key, SHARDS)]
+    assert len({ring_index(f"person:{name}", SHARDS) for name in names}) == SHARDS
+    masked = await make_aioredis_data_source("redis://:pw@h1:6379/0", "redis://:pw@h2:6379/1")
+    assert "pw" not in masked.url and "redis://:***@h2:6379/1" in masked.url
+
+
+async def test_aioredis_factory_refuses_a_cluster_among_several_uris() -> None:
+    """A shard is one server: a cluster or Sentinel URL among several is refused, masked."""
+    with pytest.raises(ConfigurationError, match="is not a shard's URL") as raised:
+        await make_aioredis_data_source("redis://h1:6379", "redis+cluster://:pw@h2:7000")
+    assert "pw" not in str(raised.value) and "redis+cluster://:***@h2:7000" in str(raised.value)
 
 
 @pytest.mark.parametrize("url", ["memory://", "http://:pw@h:1/"])

@@ -7,11 +7,15 @@ from typing import Any
 import redis
 from redis.cluster import RedisCluster
 
+from tests.support.shards import ShardedClient
+
 
 class RawView:
     """Reads the Redis side as plain data, whichever backend holds it."""
 
-    def __init__(self, store: Any, client: redis.Redis | RedisCluster | None) -> None:
+    def __init__(
+        self, store: Any, client: redis.Redis | RedisCluster | ShardedClient | None
+    ) -> None:
         self.store = store
         self.client = client
 

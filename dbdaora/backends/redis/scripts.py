@@ -314,6 +314,19 @@ return 1
 Records each prefix swept under the instance and releases the lock; 1 when it did.
 """
 
+UNLINK_SCANNED = Script(f"""
+local found = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+for i = 1, #found[2], {SLICE} do
+  redis.call('UNLINK', unpack(found[2], i, math.min(i + {SLICE - 1}, #found[2])))
+end
+return found[1]
+""")
+"""One SCAN step of a sweep on one of several servers, its keys unlinked (the lock
+and the instance are checked apart: they may live on another server).
+
+ARGV: cursor, pattern, count. Returns the next cursor ('0' at the end).
+"""
+
 
 def restored_from_disk(info: Mapping[str, Any]) -> bool:
     """``EPOCHS``'s ``restored``, from a parsed ``INFO persistence replication``: keys

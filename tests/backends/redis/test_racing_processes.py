@@ -32,6 +32,10 @@ CASES = {
     "cluster-postgres-hash": ("cluster", "postgres", Plan("hash", keys=50, rounds=4, lanes=8)),
     "postgres-flag": ("redis", "postgres", Plan("flag", keys=100, rounds=6, lanes=8)),
     "cluster-postgres-flag": ("cluster", "postgres", Plan("flag", keys=50, rounds=4, lanes=8)),
+    # 0.27's client-side shards: a key and its marker on two servers, as on the cluster.
+    "shards-postgres-hash": ("shards", "postgres", Plan("hash", keys=50, rounds=4, lanes=8)),
+    "shards-postgres-zset": ("shards", "postgres", Plan("zset", keys=30, rounds=4, lanes=8)),
+    "shards-postgres-flag": ("shards", "postgres", Plan("flag", keys=50, rounds=4, lanes=8)),
 }
 
 
@@ -65,8 +69,8 @@ async def test_racing_writers_leave_redis_agreeing_with_the_fallback(
         memory = request.getfixturevalue("redis_proc").url
         raw = request.getfixturevalue("raw_redis")
     else:
-        memory = request.getfixturevalue("cluster_proc").url
-        raw = request.getfixturevalue("raw_cluster")
+        memory = request.getfixturevalue(f"{side}_proc").url
+        raw = request.getfixturevalue(f"raw_{side}")
     if durable == "sqlite":
         fallback = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
     else:

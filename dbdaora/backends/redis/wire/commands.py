@@ -10,7 +10,7 @@ parsers; it must not hold connections, nor what a command means to dbdaora.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import hiredis
@@ -95,6 +95,13 @@ class Commands:
             args.append(b"GET")
         return self._command(None if get else _ok, *args)
 
+    def expire(self, key: bytes, seconds: int) -> Command:
+        return self._command(bool, b"EXPIRE", key, seconds)
+
+    def hset(self, key: bytes, *, mapping: Mapping[Any, Any]) -> Command:
+        pairs = (item for pair in mapping.items() for item in pair)
+        return self._command(None, b"HSET", key, *pairs)
+
     def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Command:
         return self._command(None, b"EVALSHA", sha, numkeys, *keys_and_args)
 
@@ -122,6 +129,9 @@ class Commands:
         if withscores:
             args.append(b"WITHSCORES")
         return self._command(_scored if withscores else None, *args)
+
+    def zrem(self, key: bytes, *members: Any) -> Command:
+        return self._command(None, b"ZREM", key, *members)
 
     def zcard(self, key: bytes) -> Command:
         return self._command(None, b"ZCARD", key)

@@ -1,0 +1,105 @@
+"""``redis+shards://``, ``rediss+shards://``: the Redis side on servers that share the
+keys by the client, as dbdaora 0.27's ``make_aioredis_data_source(*uris)`` did.
+
+Each key lives on the server 0.27's hash ring names (``wire.shards``): so an
+entity's key and its marker often live on two servers, and the writes are the
+ordered single-key steps of ``ordered``, as on a Redis Cluster. A server that
+restarts is seen by its new run_id (``ordered``'s epochs), and every prefix is
+swept on every server. The store holds its operations and its link, nothing else.
+
+Adding or removing a server moves most keys to another one (0.27's ring is a
+plain modulo): their copies on the old server are then neither read nor
+written, so a resized ring starts from empty copies (flush the servers, or let
+the TTLs lapse) and refills from the fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
+
+from dbdaora.backends.redis import operations as ops
+from dbdaora.backends.redis.ordered import OrderedWrites
+from dbdaora.backends.redis.protocol import (
+    EPOCH_KEY,
+    SWEEP_BATCH,
+    SWEEP_KEY,
+    SWEEP_LOCK_SECONDS,
+    RedisSide,
+)
+from dbdaora.backends.redis.scripts import EPOCHS, UNLINK_SCANNED, glob_escape
+from dbdaora.backends.redis.wire.shards import ShardLink, shard_urls
+from dbdaora.backends.redis.wire.tracking import Invalidations
+from dbdaora.backends.redis.wire.transport import Operation
+from dbdaora.exceptions import BackendError
+
+
+class ShardedStore(OrderedWrites):
+    """The Redis side on several independent servers, each key on the one 0.27 put it.
+
+    Args:
+        url: ``redis+shards://[[user]:password@]host1:port1,host2:port2[/db][?options]``
+            (every server with the same credentials, database and options), or each
+            server's own ``redis://``, ``rediss://`` or ``unix://`` URL, in ring order.
+        autopipeline: batch each server's commands of one event-loop iteration.
+        options: redis-py client options for every server.
+
+    Raises:
+        ConfigurationError: a URL does not parse, or no server is given.
+    """
+
+    def __init__(
+        self, url: str | Sequence[str], *, autopipeline: bool = True, **options: Any
+    ) -> None:
+        urls = shard_urls(url) if isinstance(url, str) else list(url)
+        self._shards = ShardLink(urls, autopipeline=autopipeline, options=options)
+        super().__init__(self._shards, autopipeline=autopipeline)
+        # Servers by name, in ring order: the position tells two databases of one apart.
+        self._named = {f"{i}:{node.url}": node for i, node in enumerate(self._shards.nodes)}
+
+    # Tracked: each server tracks the reads its own connection sent.
+
+    def track(self, listener: Invalidations) -> bool:
+        return self._shards.track(listener)
+
+    def untrack(self, listener: Invalidations) -> None:
+        self._shards.untrack(listener)
+
+    def _read(self, operation: Operation) -> Coroutine[Any, Any, Any]:
+        return self._shards.run(operation, cached=True)
+
+    def _read_all(self, operations: list[Operation]) -> Coroutine[Any, Any, list[Any]]:
+        return self._shards.run_all(operations, cached=True)
+
+    async def ping(self) -> None:
+        # Redis serves when every server does: a key on any of them may be asked for.
+        await asyncio.gather(*(node.run(ops.ping()) for node in self._shards.nodes))
+
+    async def _masters(self) -> dict[str, tuple[bytes, bool]]:
+        replies = await asyncio.gather(
+            *(node.run_script(EPOCHS, [EPOCH_KEY], []) for node in self._named.values()),
+            return_exceptions=True,
+        )
+        masters = {
+            name: (reply[0], bool(reply[1]))
+            for name, reply in zip(self._named, replies, strict=True)
+            if not isinstance(reply, BaseException)
+        }
+        if not masters:
+            raise BackendError("no server of the shards answers", url=self.url)
+        return masters
+
+    async def _unlink_matching(self, node: str, prefix: bytes) -> None:
+        link = self._named[node]
+        cursor: bytes = b"0"
+        while True:
+            args = [cursor, glob_escape(prefix), SWEEP_BATCH]
+            cursor = await link.run_script(UNLINK_SCANNED, [], args)
+            await self._link.run(lambda c: c.expire(SWEEP_KEY, SWEEP_LOCK_SECONDS))
+            if cursor == b"0":
+                return
+
+
+if TYPE_CHECKING:
+    _conforms: type[RedisSide] = ShardedStore

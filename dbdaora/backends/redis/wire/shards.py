@@ -1,0 +1,167 @@
+"""The link to Redis servers that share the keys by the client (``redis+shards://``).
+
+dbdaora 0.27 spread keys over several servers with a hash ring of its own: a key
+lives on the server at index ``md5(key) mod N`` of the list it was given (N the
+list's length). ``ShardLink`` places every key there too, so data 0.27 wrote is
+found where it is, and the two can share the servers. The servers are
+independent: nothing moves keys between them, and the order of the list is part
+of the layout (the same servers in another order are another ring).
+
+Each server has a ``NodeLink`` of its own: auto-pipelined on one multiplexed
+connection, scripts by SHA, client tracking on that connection. An operation goes
+to the server of its key (``key_of``); several go out at once, a batch per
+server, and come back in their order. A link must not hold store policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Coroutine, Iterable, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from dbdaora.backends.redis.wire.link import Calls, Lua
+from dbdaora.backends.redis.wire.node import NodeLink
+from dbdaora.backends.redis.wire.tracking import Invalidations
+from dbdaora.backends.redis.wire.transport import Operation, key_of
+from dbdaora.backends.urls import mask_url
+from dbdaora.exceptions import ConfigurationError
+
+SHARD_SCHEMES = ("redis", "rediss", "unix")
+"""The schemes of one shard's URL."""
+
+
+def shard_index(key: bytes | str, count: int) -> int:
+    """The index of ``key``'s server among ``count``: 0.27's ``HashRing.get_index``
+    (the MD5 of the key's UTF-8 text, as one number, modulo ``count``)."""
+    data = key.encode() if isinstance(key, str) else key
+    return int.from_bytes(hashlib.md5(data, usedforsecurity=False).digest(), "big") % count
+
+
+def shard_urls(url: str) -> list[str]:
+    """Each shard's ``redis://`` (``rediss://``) URL, in ring order, from
+    ``redis+shards://[[user]:password@]host1:port1,host2:port2[/db][?options]``:
+    every shard takes the URL's credentials, database and options.
+
+    Raises:
+        ConfigurationError: not such a URL, or a shard is not ``host:port``.
+    """
+    masked = mask_url(url)
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis+shards", "rediss+shards"):
+        raise ConfigurationError(f"{masked!r} is not a redis+shards:// URL")
+    scheme = parts.scheme.partition("+")[0]
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    urls = []
+    for address in hosts.split(","):
+        host, colon, port = address.rpartition(":")
+        if not colon or not host or not port.isdigit():
+            raise ConfigurationError(
+                f"bad redis+shards:// URL {masked!r}: {address!r} is not host:port"
+            )
+        netloc = f"{userinfo}{at}{host}:{port}"
+        urls.append(urlunsplit((scheme, netloc, parts.path, parts.query, "")))
+    return urls
+
+
+class ShardLink:
+    """The connection side of ``ShardedStore``: a ``NodeLink`` per shard, in ring order.
+
+    Args:
+        urls: each shard's ``redis://``, ``rediss://`` or ``unix://`` URL, in the
+            order of the ring (0.27's ``make_aioredis_data_source(*uris)`` order).
+        autopipeline: multiplex each shard's commands on one connection.
+        options: redis-py client options for every shard.
+
+    Raises:
+        ConfigurationError: no URL, or one that is not a shard's.
+    """
+
+    def __init__(self, urls: Sequence[str], *, autopipeline: bool, options: dict[str, Any]) -> None:
+        if not urls:
+            raise ConfigurationError("sharded Redis needs at least one server URL")
+        for url in urls:
+            if urlsplit(url).scheme not in SHARD_SCHEMES:
+                raise ConfigurationError(
+                    f"{mask_url(url)!r} is not a shard's URL; schemes: {list(SHARD_SCHEMES)}"
+                )
+        self.nodes = [NodeLink(url, autopipeline=autopipeline, options=options) for url in urls]
+        self.url = f"shards({', '.join(node.url for node in self.nodes)})"
+
+    def node_for(self, key: bytes | str | None) -> NodeLink:
+        """The link of ``key``'s shard; a command of no key (PING) goes to the first."""
+        if key is None or len(self.nodes) == 1:
+            return self.nodes[0]
+        return self.nodes[shard_index(key, len(self.nodes))]
+
+    def _by_shard(self, keys: Iterable[bytes | str | None]) -> dict[int, list[int]]:
+        """The positions of ``keys``, grouped by the index of their shard."""
+        count = len(self.nodes)
+        groups: dict[int, list[int]] = {}
+        for position, key in enumerate(keys):
+            index = 0 if key is None or count == 1 else shard_index(key, count)
+            groups.setdefault(index, []).append(position)
+        return groups
+
+    def track(self, listener: Invalidations) -> bool:
+        """Have ``listener`` told of changes on every shard (each tracks its own reads)."""
+        return all([node.track(listener) for node in self.nodes])
+
+    def untrack(self, listener: Invalidations) -> None:
+        for node in self.nodes:
+            node.untrack(listener)
+
+    def run(self, operation: Operation, *, cached: bool = False) -> Coroutine[Any, Any, Any]:
+        return self.node_for(key_of(operation)).run(operation, cached=cached)
+
+    async def run_all(self, operations: list[Operation], *, cached: bool = False) -> list[Any]:
+        groups = self._by_shard(key_of(operation) for operation in operations)
+        if len(groups) == 1:
+            return await self.nodes[next(iter(groups))].run_all(operations, cached=cached)
+        replies = await asyncio.gather(
+            *(
+                self.nodes[index].run_all([operations[i] for i in positions], cached=cached)
+                for index, positions in groups.items()
+            ),
+            return_exceptions=True,
+        )
+        return _merged(len(operations), groups, replies)
+
+    def run_script(
+        self, script: Lua, keys: list[bytes], args: list[Any], *, cached: bool = False
+    ) -> Coroutine[Any, Any, Any]:
+        return self.node_for(keys[0] if keys else None).run_script(
+            script, keys, args, cached=cached
+        )
+
+    async def run_scripts(self, script: Lua, calls: Calls) -> list[Any]:
+        groups = self._by_shard(keys[0] if keys else None for keys, _ in calls)
+        if len(groups) == 1:
+            return await self.nodes[next(iter(groups))].run_scripts(script, calls)
+        replies = await asyncio.gather(
+            *(
+                self.nodes[index].run_scripts(script, [calls[i] for i in positions])
+                for index, positions in groups.items()
+            ),
+            return_exceptions=True,
+        )
+        return _merged(len(calls), groups, replies)
+
+    async def close(self) -> None:
+        for node in self.nodes:
+            await node.close()
+
+
+def _merged(
+    count: int, groups: dict[int, list[int]], replies: Sequence[list[Any] | BaseException]
+) -> list[Any]:
+    """Each shard's replies put back in the order of the operations; the first failure
+    raised once every shard has answered (no shard's batch is left running)."""
+    results: list[Any] = [None] * count
+    for positions, reply in zip(groups.values(), replies, strict=True):
+        if isinstance(reply, BaseException):
+            raise reply
+        for position, result in zip(positions, reply, strict=True):
+            results[position] = result
+    return results
