@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from dbdaora.backends.fallback.sql.store import SQLFallback
+from dbdaora.backends.urls import open_fallback
 from tests.support.servers import RedisServer, redis_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -381,12 +382,26 @@ async def test_warm_repair_and_inspect_on_a_cluster(
     assert lines[4] == "  verdict   agree"
 
 
+@pytest.mark.parametrize("fallback", ["sqlite", "datastore"])
 async def test_warm_repair_and_inspect_a_geospatial_model(
-    cli: Cli, models: ModuleType, raw_redis: redis.Redis, sqlite_url: str
+    cli: Cli,
+    models: ModuleType,
+    raw_redis: redis.Redis,
+    redis_proc: RedisServer,
+    sqlite_url: str,
+    fallback: str,
+    request: pytest.FixtureRequest,
 ) -> None:
-    """warm fills each geo set whole from its member rows; repair and inspect compare the
-    set with GEOADD's scores of the fallback's coordinates, and see a moved member."""
-    store = SQLFallback(sqlite_url)
+    """warm fills each geo set whole from its member records (SQL rows, or Datastore
+    entities, one per member); repair and inspect compare the set with GEOADD's scores of
+    the fallback's coordinates, and see a moved member."""
+    url = sqlite_url
+    if fallback == "datastore":
+        emulator = request.getfixturevalue("datastore_proc")
+        emulator.reset()
+        url = emulator.url("cli", timeout=30)
+        cli.settings(redis_proc.url, url)
+    store = open_fallback(url)
     for line in ("a", "b"):
         points = [(f"s{i}", 2.0 + i / 100, 48.0 + i / 100) for i in range(4)]
         await store.add_points(models.Stop._meta, line, points)

@@ -281,6 +281,21 @@ async def test_remove_points_and_delete_points(fallback: Any) -> None:
     assert await _points(fallback, "lyon") == [("a", 4.0, 4.0)]
 
 
+async def test_record_names_of_geo_sets_name_each_set_once(fallback: Any) -> None:
+    """record_names of a geo model names each set once, however many member records it
+    has, on pages whose reads cut through sets; one page of all gives the same order."""
+    cities = ["p1", "p10", "p2", "pari", "paris", "z"]
+    for size, city in enumerate(cities, start=1):
+        points = [("a:b", 1.0, 1.0), *((f"m{i}", 1.0 + i, 2.0) for i in range(size))]
+        await fallback.add_points(SHOP, city, points)
+    pages = await _all_names(fallback, SHOP, 4)
+    assert [len(page) for page in pages] == [4, 2]
+    names = [name for page in pages for name in page]
+    assert sorted(names) == cities
+    assert await fallback.record_names(SHOP, None, 100) == names
+    assert await fallback.record_names(SHOP, names[-1], 4) == []
+
+
 # -- flags -------------------------------------------------------------------------------
 
 

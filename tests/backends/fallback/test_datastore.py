@@ -209,6 +209,25 @@ async def test_reads_what_dbdaora_027_wrote(
     assert await store.get_members(Ranking._meta, "b9") == [("x", 1.0), ("y", 2.0)]
 
 
+async def test_reads_json_fields_as_dbdaora_027_stored_them(
+    store: DatastoreFallback, raw: datastore.Client
+) -> None:
+    """A list, a dict and a nested record as an array and embedded entities (0.27 stored a
+    dataclass's so) read as the JSON they stand for; a value that is none fails loudly."""
+    await store.put_many(Profile._meta, ["7"], [sample_profile()])
+    record = raw.get(raw.key("profile", "7"))
+    extra, address = datastore.Entity(), datastore.Entity()
+    extra["x"] = 1
+    address.update({"street": "Main", "number": 10})
+    record.update({"tags": ["a", "ç"], "extra": extra, "address": address})
+    raw.put(record)
+    assert await store.get_many(Profile._meta, ["7"]) == [sample_profile()]
+    record["tags"] = [b"\x00"]
+    raw.put(record)
+    with pytest.raises(BackendError, match=r"Profile\.tags: \[b'\\x00'\] is not JSON data"):
+        await store.get_many(Profile._meta, ["7"])
+
+
 async def test_unreadable_entity_is_a_backend_error(
     store: DatastoreFallback, raw: datastore.Client
 ) -> None:

@@ -6,7 +6,9 @@ Kind ``key_name``; key name the set's record name and the member joined with
 ``:`` (a record name holds no ``:`` beyond its key parts', so the set's members
 are exactly the keys under ``<name>:``); properties ``member``, ``latitude``
 and ``longitude``, excluded from indexes as 0.27 did. A set's members are read
-with a key-range query. ``DatastoreFallback`` takes these methods from
+with a key-range query. The set names are listed from keys-only queries in key
+order, so in the order of their ``<name>:`` ranges (``10`` before ``1``, as
+``10:`` sorts before ``1:``). ``DatastoreFallback`` takes these methods from
 ``GeoEntities``.
 """
 
@@ -56,9 +58,40 @@ class GeoEntities:
         """A query of the entities under ``<name>:``: one key range."""
         query = self._datastore().query(kind=meta.key_name)
         for operator, bound in ((">=", f"{name}:"), ("<", f"{name};")):
-            key = Key(meta.key_name, bound, project=self.project, namespace=self.namespace)
-            query.add_filter(filter=PropertyFilter("__key__", operator, key))
+            query.add_filter(filter=PropertyFilter("__key__", operator, self._bound(meta, bound)))
         return query
+
+    def _bound(self, meta: ModelMeta, name: str) -> Key:
+        return Key(meta.key_name, name, project=self.project, namespace=self.namespace)
+
+    def _set_names(
+        self, meta: ModelMeta, after: str | None, limit: int, deadline: rpc.Deadline
+    ) -> list[str]:
+        """Up to ``limit`` set names after ``after``, each once, in key order.
+
+        Each keys-only query reads up to ``limit`` member keys from a bound; each
+        key name is cut to its set's name (its first key parts), and the next
+        query starts past the last set seen, at ``<name>;``, skipping the rest of
+        its members.
+        """
+        parts = len(meta.key_fields)
+        names: list[str] = []
+        start = None if after is None else f"{after};"
+        while len(names) < limit:
+            query = self._datastore().query(kind=meta.key_name)
+            query.keys_only()
+            query.order = ["__key__"]
+            if start is not None:
+                query.add_filter(filter=PropertyFilter("__key__", ">=", self._bound(meta, start)))
+            keys = [found.key.name for found in query.fetch(limit=limit, **deadline.rpc())]
+            # Entities with a numeric id (no record of dbdaora's) have no name: left out.
+            for name in (":".join(key.split(":")[:parts]) for key in keys if key):
+                if not names or names[-1] != name:
+                    names.append(name)
+            if len(keys) < limit or not names:
+                break
+            start = f"{names[-1]};"
+        return names[:limit]
 
     async def get_points(self, meta: ModelMeta, name: str) -> list[tuple[str, float, float]] | None:
         def read(deadline: Any) -> list[tuple[str, float, float]]:

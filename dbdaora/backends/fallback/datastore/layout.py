@@ -14,13 +14,16 @@ dates, decimals). Naive datetimes are text too: Datastore would return them as
 UTC-aware ones, which no longer compare equal.
 
 Reading accepts text for any field, so records another writer kept as text
-still decode. What does not decode raises ``CorruptData``; the store turns it
-into a ``BackendError``.
+still decode; a field kept as JSON also reads the Datastore values 0.27 stored a
+dataclass's lists, dicts and numbers as (arrays, embedded entities, numbers), as
+the JSON they stand for. What does not decode raises ``CorruptData``; the store
+turns it into a ``BackendError``.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -153,10 +156,13 @@ def _decoder(meta: ModelMeta, field: FieldInfo) -> Convert:
     natives, finish = _NATIVE.get(codec.category, ((), _same))
     # bool is an int to isinstance; only a bool field takes one.
     takes_bool = codec.category is Category.BOOL
+    structured = codec.category is Category.JSON
 
     def decode(value: Any) -> Any:
         if isinstance(value, natives) and (takes_bool or not isinstance(value, bool)):
             return finish(value)
+        if structured and not isinstance(value, (str, bytes)):
+            value = _json_text(meta, field, value)
         if isinstance(value, str):
             value = value.encode()
         try:
@@ -167,6 +173,14 @@ def _decoder(meta: ModelMeta, field: FieldInfo) -> Convert:
         raise CorruptData(f"{meta.name}.{field.name}: {value!r} is not a {codec.type_name}")
 
     return decode
+
+
+def _json_text(meta: ModelMeta, field: FieldInfo, value: Any) -> bytes:
+    """The JSON a native Datastore value stands for (an embedded entity is a dict)."""
+    try:
+        return json.dumps(value, ensure_ascii=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise CorruptData(f"{meta.name}.{field.name}: {value!r} is not JSON data") from exc
 
 
 def check_size(meta: ModelMeta, record: Entity) -> None:

@@ -277,6 +277,8 @@ class DatastoreFallback(GeoEntities):
 
     async def record_names(self, meta: ModelMeta, after: str | None, limit: int) -> list[str]:
         def page(deadline: Deadline) -> list[str]:
+            if meta.kind is StoreKind.GEOSPATIAL:  # an entity per member: names cut to sets'
+                return self._set_names(meta, after, limit, deadline)
             return names_after(self._datastore(), meta, after, limit, deadline.rpc())
 
         return await self._run("query names", page)
