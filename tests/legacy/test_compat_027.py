@@ -5,9 +5,10 @@ scripts/test) through tests/support/compat027_driver.py. What it writes to Redis
 a composite-key hash, a sorted set, not-found markers — this library reads as the
 same entities; what this library writes, 0.27 reads back. Each side has its own
 in-process fallback here, so a marker is shown to win over a fallback that holds
-the entity. A shared fallback (Datastore) joins as one more entry of FALLBACKS; the flags
-have theirs (``boolean_fallbacks``): 0.27's ``DatastoreBooleanRepository`` and this
-library's ``datastore://`` on one emulator, where each reads the other's records.
+the entity. The flags also run on a shared fallback (``boolean_fallbacks``): 0.27's
+``DatastoreBooleanRepository`` and this library's ``datastore://`` on one emulator
+(``datastore_027``), where each reads the other's records; the hashes, sorted sets and
+geo sets on a shared Datastore are in test_compat_027_datastore.py.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ pytestmark = pytest.mark.compat
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE_027 = "compat027"
 DATASTORE_027: dict[str, DatastoreEmulator] = {}
-"""The emulator the ``datastore`` leg's 0.27 side runs on (set by its fixture)."""
+"""The emulator the ``datastore`` fallback's 0.27 side runs on (set by ``datastore_027``)."""
 PYTHON_027 = ROOT / ".venv-dbdaora027" / "bin" / "python"
 DRIVER = ROOT / "tests" / "support" / "compat027_driver.py"
 
@@ -105,7 +106,7 @@ def run_027(
 ) -> Run027:
     """Run operations on dbdaora 0.27 (the private Redis, the named fallback); their results.
 
-    The ``datastore`` fallback is the emulator a test put in ``DATASTORE_027``.
+    The ``datastore`` fallback is the emulator of the ``datastore_027`` fixture.
     """
 
     def run(fallback: str, ops: list[Any]) -> list[Any]:
@@ -130,6 +131,22 @@ def run_027(
         return results
 
     return run
+
+
+@pytest.fixture
+def datastore_027(python_027: Path, datastore_proc: DatastoreEmulator) -> Iterator[str]:
+    """The emulator, wiped, as the ``datastore`` fallback of 0.27's side; the URL of this
+    library's ``datastore://`` fallback on it, in the same namespace."""
+    check = [str(python_027), "-I", "-c", "import google.cloud.datastore"]
+    if subprocess.run(check, capture_output=True).returncode:
+        pytest.skip(
+            "google-cloud-datastore is not installed in .venv-dbdaora027: scripts/test "
+            "installs it beside dbdaora 0.27"
+        )
+    datastore_proc.reset()
+    DATASTORE_027["emulator"] = datastore_proc
+    yield datastore_proc.url(NAMESPACE_027, timeout=30)
+    DATASTORE_027.clear()
 
 
 async def _repositories(url: str, fallback: Any) -> list[Any]:
@@ -320,22 +337,8 @@ def boolean_fallbacks(request: pytest.FixtureRequest) -> Iterator[tuple[str, Any
     if request.param == "dict":
         yield "dict", DictFallbackDataSource
         return
-    check = [
-        str(request.getfixturevalue("python_027")),
-        "-I",
-        "-c",
-        "import google.cloud.datastore",
-    ]
-    if subprocess.run(check, capture_output=True).returncode:
-        pytest.skip(
-            "google-cloud-datastore is not installed in .venv-dbdaora027: scripts/test "
-            "installs it beside dbdaora 0.27"
-        )
-    emulator: DatastoreEmulator = request.getfixturevalue("datastore_proc")
-    emulator.reset()
-    DATASTORE_027["emulator"] = emulator
-    yield "datastore", lambda: emulator.url(NAMESPACE_027, timeout=30)
-    DATASTORE_027.clear()
+    url = request.getfixturevalue("datastore_027")
+    yield "datastore", lambda: url
 
 
 async def _boolean_repositories(url: str, fallback: Any) -> tuple[Any, Any]:

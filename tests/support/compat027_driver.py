@@ -7,8 +7,10 @@ never inside the suite's own interpreter. Reads a JSON document on stdin, ``{"ur
 redis URL, "fallback": a name in FALLBACKS, "ops": [...]}`` (and for the
 ``datastore`` fallback ``"datastore": {"project", "namespace"}``, the emulator
 named by ``DATASTORE_EMULATOR_HOST``), runs the operations in order on 0.27
-repositories sharing one Redis pool and one fallback, and prints a JSON list with
-one result per operation:
+repositories sharing one Redis data source and one fallback, and prints a JSON list
+with one result per operation. With ``"urls"``, a list of redis URLs, the Redis data
+source is 0.27's ``make_aioredis_data_source(*urls)``, its client-side sharding over
+those servers, instead of the one ``"url"``.
 
 - ``["add", kind, fields]``: 0.27's ``add(entity, memory_always=True)`` (Redis
   and the fallback); result null.
@@ -18,8 +20,10 @@ one result per operation:
   the entity as plain JSON (a boolean kind's: its id), or ``{"not_found": true}``.
 - ``["delete", kind, key_parts]``: ``query(*key_parts).delete``; result null.
 
-The boolean kinds (``seen``, ``liked``) are the only ones on the ``datastore``
-fallback, through 0.27's ``DatastoreBooleanRepository``.
+On the ``datastore`` fallback every kind is 0.27's Datastore repository of its type
+(``DatastoreHashRepository``, ``DatastoreSortedSetRepository``,
+``DatastoreGeoSpatialRepository``, ``DatastoreBooleanRepository``), named as on the
+``dict`` fallback.
 
 A geospatial entity ("place") is given with ``data`` as ``[member, longitude,
 latitude]``, added as aioredis's ``GeoMember`` with its ``GeoPoint``; read back,
@@ -42,6 +46,9 @@ from dbdaora import (
     BooleanRepository,
     DatastoreBooleanRepository,
     DatastoreDataSource,
+    DatastoreGeoSpatialRepository,
+    DatastoreHashRepository,
+    DatastoreSortedSetRepository,
     DictFallbackDataSource,
     EntityNotFoundError,
     GeoSpatialRepository,
@@ -66,6 +73,10 @@ class Profile:
 class ProfileRepository(HashRepository[Profile, str]): ...
 
 
+class DatastoreProfileRepository(DatastoreHashRepository, entity_cls=Profile):
+    name = "profile"
+
+
 @dataclass
 class Follow:
     user: str
@@ -77,11 +88,20 @@ class FollowRepository(HashRepository[Follow, str]):
     key_attrs = ("user", "other")
 
 
+class DatastoreFollowRepository(DatastoreHashRepository, entity_cls=Follow):
+    name = "follow"
+    key_attrs = ("user", "other")
+
+
 class Playlist(SortedSetEntity):
     id: str
 
 
 class PlaylistRepository(SortedSetRepository[Playlist, str]): ...
+
+
+class DatastorePlaylistRepository(DatastoreSortedSetRepository, entity_cls=Playlist):
+    name = "playlist"
 
 
 @dataclass
@@ -93,6 +113,11 @@ class Place:
 class PlaceRepository(GeoSpatialRepository[Place, str]):
     key_attrs = ("city",)
     entity_cls = Place
+
+
+class DatastorePlaceRepository(DatastoreGeoSpatialRepository, entity_cls=Place):
+    name = "place"
+    key_attrs = ("city",)
 
 
 @dataclass
@@ -131,6 +156,10 @@ KINDS: Dict[str, Any] = {
     "liked": (Liked, LikedRepository),
 }
 DATASTORE_KINDS: Dict[str, Any] = {
+    "profile": (Profile, DatastoreProfileRepository),
+    "follow": (Follow, DatastoreFollowRepository),
+    "playlist": (Playlist, DatastorePlaylistRepository),
+    "place": (Place, DatastorePlaceRepository),
     "seen": (Seen, DatastoreSeenRepository),
     "liked": (Liked, DatastoreLikedRepository),
 }
@@ -171,7 +200,8 @@ def entity(kind: str, fields: Dict[str, Any]) -> Any:
 
 
 async def run(request: Dict[str, Any]) -> List[Any]:
-    memory = await make_aioredis_data_source(request["url"])
+    urls = request["urls"] if "urls" in request else [request["url"]]
+    memory = await make_aioredis_data_source(*urls)
     fallback_name, ops = request["fallback"], request["ops"]
     if fallback_name == "datastore":
         fallback, kinds = datastore_source(request["datastore"]), DATASTORE_KINDS
