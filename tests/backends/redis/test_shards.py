@@ -175,3 +175,37 @@ async def test_an_outside_write_on_each_shard_invalidates(
             while (await people.get(i)).name != "new":
                 assert time.monotonic() - started < 2.0, f"person:{i} stayed stale"
                 await asyncio.sleep(0.001)
+
+
+async def test_with_one_shard_down_calls_are_answered_and_nothing_older_is_served_after(
+    two_shards: ShardedServers, tmp_path: Path
+) -> None:
+    """One of two shards killed: reads and writes of keys on either are answered from the
+    fallback; once it is back, the writes it missed read as written."""
+    fallback = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    ids = {ring_index(f"person:{i}", 2): str(i) for i in range(20)}
+    async with Session(
+        memory=two_shards.url,
+        fallback=fallback,
+        repair_interval=0.5,
+        expire_time=3600,
+        cache=None,
+    ) as session:
+        people = Person.objects.using(session)
+        await session.create_all()
+        await people.add(*(Person(id=i, name="old") for i in ids.values()))
+        assert [p.name for p in await people.get_many(list(ids.values()))] == ["old", "old"]
+        down = two_shards.servers[0]
+        down.kill()
+        await people.add(*(Person(id=i, name="new") for i in ids.values()))
+        assert [(await people.get(i)).name for i in ids.values()] == ["new", "new"]
+        down.start()
+        hits = session.stats()["models"]["Person"]["redis_hits"]
+        started = time.monotonic()
+        while time.monotonic() - started < 2.0:  # the breaker's probe, then the repair
+            assert [(await people.get(i)).name for i in ids.values()] == ["new", "new"]
+            await asyncio.sleep(0.02)
+        assert session.stats()["models"]["Person"]["redis_hits"] > hits  # Redis serves again
+        client = two_shards.servers[1].client()
+        assert client.hget(f"person:{ids[1]}".encode(), "name") in (b"new", None)
+        client.close()
