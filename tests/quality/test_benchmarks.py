@@ -88,3 +88,13 @@ def test_tracking_benchmark_prints_every_figure(capsys: pytest.CaptureFixture[st
     assert figures["stale_after_delivery"] == 0
     assert {"cached_get_speedup", "delay_p99", "get_on_off", "add_on_off"} <= set(figures)
     assert len(capsys.readouterr().out.splitlines()) == 6
+
+
+def test_shards_benchmark_prints_both_ratios(capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks.shards, tiny: get and get_many on three shards against hand-written."""
+    from benchmarks import shards
+
+    figures = shards.main(rounds=1, scale=0.01)
+    assert set(figures) == {"get", "get_many"} and all(ratio > 0 for ratio in figures.values())
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("get_many ") for line in lines)
