@@ -47,6 +47,31 @@ class UnknownFieldError(ValidationError, AttributeError):
     """
 
 
+# ConfigurationError types ``model`` optional (a setting's error names no model) and
+# ValidationError a str; a LayoutError always names its model, so both hold.
+class LayoutError(ValidationError, ConfigurationError):  # type: ignore[misc]
+    """A model's fields make none of the data types' layouts: a geospatial model
+    missing one of ``GeoMember()``, ``Latitude()`` and ``Longitude()``, a flag model
+    with a field beside its ``Flag()``, two ``Score()`` fields.
+
+    A declaration mistake, raised when the class is created, so a
+    ``ConfigurationError`` as every other; and a ``ValidationError``, since the
+    fields given do not fit the model's type (what issue 19 asked of the
+    geospatial and flag models).
+
+    Attributes:
+        model: the model's class name.
+        field: the fields in question, comma-separated.
+        value: None.
+    """
+
+    def __init__(self, message: str, *, model: str, fields: Iterable[str]) -> None:
+        DBDaoraError.__init__(self, message)
+        self.model = model
+        self.field = ", ".join(fields)
+        self.value = None
+
+
 class EntityNotFoundError(DBDaoraError, KeyError):
     """Neither Redis nor the fallback holds the entity asked for.
 

@@ -19,7 +19,12 @@ from typing import Any, ClassVar, TypeVar, overload
 
 import attrs
 
-from dbdaora.exceptions import ConfigurationError, UnknownFieldError, ValidationError
+from dbdaora.exceptions import (
+    ConfigurationError,
+    LayoutError,
+    UnknownFieldError,
+    ValidationError,
+)
 from dbdaora.fields import (
     Codec,
     Field,
@@ -138,8 +143,10 @@ def _build(cls: type, namespace: Mapping[str, Any], options: type | None) -> Mod
             StoreKind.FLAG: "a Flag()",
         }
         base = next(b.__name__ for b in cls.__mro__[1:] if "_kind" in vars(b))
-        raise ConfigurationError(
-            f"{meta.name}: a {base} declares {needs[demanded]}", model=meta.name
+        raise LayoutError(
+            f"{meta.name}: a {base} declares {needs[demanded]}",
+            model=meta.name,
+            fields=[field.name for field in meta.fields if field not in meta.key_fields],
         )
     attributes: dict[str, Any] = {}
     for field in meta.fields:

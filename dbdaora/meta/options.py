@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from dbdaora.exceptions import ConfigurationError
+from dbdaora.exceptions import ConfigurationError, LayoutError
 from dbdaora.fields import FieldKind, FieldSpec, compile_codec
 from dbdaora.fields.codecs import Category
 from dbdaora.fields.spec import NO_DEFAULT
@@ -131,25 +131,28 @@ def _check_layout(name: str, declared: Mapping[str, tuple[Any, FieldSpec]]) -> L
         next(layout for layout in LAYOUTS if not layout.singles),
     )
     found = {kind: named(kind) for kind in layout.singles}
+    given = [n for names in found.values() for n in names]
     if any(len(names) > 1 for names in found.values()):
-        raise ConfigurationError(
+        raise LayoutError(
             f"{name}: at most one {' and one '.join(f'{k.value}()' for k in layout.singles)}, "
-            f"got {[n for names in found.values() for n in names]}",
+            f"got {given}",
             model=name,
+            fields=given,
         )
     if not all(found.values()):
-        raise ConfigurationError(
-            f"{name}: {_descriptors(layout.singles)} go together, "
-            f"got only {[n for names in found.values() for n in names]}",
+        raise LayoutError(
+            f"{name}: {_descriptors(layout.singles)} go together, got only {given}",
             model=name,
+            fields=given,
         )
     allowed = {FieldKind.KEY, *layout.singles, *filter(None, [layout.repeated])}
     foreign = [n for n, (_, spec) in declared.items() if spec.kind not in allowed]
     if foreign:
-        raise ConfigurationError(
+        raise LayoutError(
             f"{name}: a {layout.label} model holds "
             f"{_descriptors((FieldKind.KEY, *layout.singles))} only; remove {foreign}",
             model=name,
+            fields=foreign,
         )
     return layout
 

@@ -11,6 +11,7 @@ from dbdaora import (
     GeoModel,
     Key,
     Latitude,
+    LayoutError,
     Longitude,
     Model,
     Score,
@@ -246,6 +247,27 @@ def test_a_lone_surrogate_is_a_validation_error_naming_the_field(value: str) -> 
     with pytest.raises(ValidationError, match=r"Person.id: .*a lone surrogate"):
         Person(id=value, name="A")
     assert Person(id="é", name="日本").name == "日本"  # any str that encodes is fine
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ("m: str = GeoMember()\n    lat: float = Latitude()", "m, lat"),
+        ("lat: float = Latitude()\n    lon: float = Longitude()", "lat, lon"),
+        ("m: str = GeoMember()", "m"),
+    ],
+)
+def test_a_geo_model_missing_one_of_its_fields_is_a_validation_error(
+    body: str, fields: str
+) -> None:
+    """Issue 19's bad input: a geospatial model missing one of its three fields is a
+    ValidationError (a LayoutError, also a ConfigurationError) naming the model and fields."""
+    scope = {"Model": Model, "Key": Key, "GeoMember": GeoMember, "Latitude": Latitude}
+    scope["Longitude"] = Longitude
+    with pytest.raises(ValidationError, match="go together") as error:
+        exec(f"class Broken(Model):\n    id: str = Key()\n    {body}\n", scope)
+    assert isinstance(error.value, LayoutError) and isinstance(error.value, ConfigurationError)
+    assert (error.value.model, error.value.field) == ("Broken", fields)
 
 
 def test_a_geo_model_declares_its_three_fields() -> None:

@@ -12,6 +12,7 @@ from dbdaora import (
     Flag,
     FlagModel,
     Key,
+    LayoutError,
     Model,
     Session,
     ValidationError,
@@ -71,6 +72,23 @@ def test_bad_flag_declarations_fail_at_class_creation(body: str, message: str) -
     with pytest.raises(ConfigurationError, match=message) as error:
         exec(f"class Broken(FlagModel):\n    {body}\n", scope)
     assert error.value.model == "Broken"
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ("id: str = Key()\n    seen: bool = Flag()\n    note: str = Field()", "note"),
+        ("id: str = Key()\n    name: str = Field()", "name"),
+    ],
+)
+def test_a_flag_model_with_another_field_is_a_validation_error(body: str, fields: str) -> None:
+    """Issue 19's bad input: a Flag() model with any other non-key field is a
+    ValidationError (a LayoutError, also a ConfigurationError) naming the model and field."""
+    scope = {"FlagModel": FlagModel, "Key": Key, "Field": Field, "Flag": Flag}
+    with pytest.raises(ValidationError) as error:
+        exec(f"class Broken(FlagModel):\n    {body}\n", scope)
+    assert isinstance(error.value, LayoutError) and isinstance(error.value, ConfigurationError)
+    assert (error.value.model, error.value.field) == ("Broken", fields)
 
 
 @pytest.mark.parametrize(
