@@ -66,18 +66,23 @@ async def make_redis_data_source(url: str) -> RedisSide:
     return open_redis_side(url)
 
 
-async def make_aioredis_data_source(*uris: str) -> RedisSide:
+async def make_aioredis_data_source(
+    *uris: str, hashring_nodes_size: int | None = None
+) -> RedisSide:
     """0.27's aioredis factory: the data source of one Redis URL, as
     ``make_redis_data_source`` (a cluster or Sentinel URL included); none is
     ``redis://`` (localhost:6379, database 0), as in 0.27.
 
     Several URIs are 0.27's sharded Redis: each key on the server 0.27's hash ring
-    names (``ShardedStore``), so what 0.27 wrote is found where it is.
+    names (``ShardedStore``), so what 0.27 wrote is found where it is;
+    ``hashring_nodes_size`` is the ring's modulus, as in 0.27 (keys on the first
+    that many servers; none: all of them); with one URI it is unused, as in 0.27.
 
     Raises:
         ConfigurationError: a URI ``make_redis_data_source`` refuses, or among
             several one that is not a single server's (``redis://``, ``rediss://``,
-            ``unix://``), or the ``redis`` extra is not installed.
+            ``unix://``), a ring size out of range, or the ``redis`` extra is not
+            installed.
     """
     if len(uris) > 1:
         # Imported here, as the scheme table imports a store: only where it is used,
@@ -88,5 +93,5 @@ async def make_aioredis_data_source(*uris: str) -> RedisSide:
             raise ConfigurationError(
                 f"sharded Redis needs a driver: pip install 'dbdaora[redis]' ({exc})"
             ) from exc
-        return ShardedStore(uris)
+        return ShardedStore(uris, ring_size=hashring_nodes_size)
     return await make_redis_data_source(uris[0] if uris else DEFAULT_URI)

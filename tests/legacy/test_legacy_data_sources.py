@@ -3,6 +3,8 @@ a Sentinel deployment, several servers sharded as 0.27 did; and the URLs they re
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import redis
 
@@ -78,6 +80,30 @@ async def test_aioredis_factory_shards_several_uris(
     assert len({ring_index(f"person:{name}", SHARDS) for name in names}) == SHARDS
     masked = await make_aioredis_data_source("redis://:pw@h1:6379/0", "redis://:pw@h2:6379/1")
     assert "pw" not in masked.url and "redis://:***@h2:6379/1" in masked.url
+
+
+async def test_aioredis_factory_takes_027s_ring_size(
+    shards_proc: ShardedServers, raw_shards: ShardedClient
+) -> None:
+    """hashring_nodes_size=2 over three URIs: keys on the first two servers only, each where
+    md5 modulo 2 puts it, as 0.27; a size beyond the servers is refused before any I/O."""
+    source = await make_aioredis_data_source(*shards_proc.urls, hashring_nodes_size=2)
+    people = PersonRepository(
+        memory_data_source=source, fallback_data_source=DictFallbackDataSource(), expire_time=60
+    )
+    try:
+        for name in (f"p{i}" for i in range(8)):
+            await people.add(Person(name, "Ann", 1))
+    finally:
+        await source.close()
+    for i in range(8):
+        key = f"person:p{i}".encode()
+        holders = [n for n, client in enumerate(raw_shards.clients) if client.exists(key)]
+        assert holders == [ring_index(key, 2)]
+    sizes: list[Any] = [0, 4, "2"]  # "2": a str, as a careless config file gives it
+    for size in sizes:
+        with pytest.raises(ConfigurationError, match="hashring_nodes_size"):
+            await make_aioredis_data_source(*shards_proc.urls, hashring_nodes_size=size)
 
 
 async def test_aioredis_factory_refuses_a_cluster_among_several_uris() -> None:

@@ -43,17 +43,27 @@ class ShardedStore(OrderedWrites):
             (every server with the same credentials, database and options), or each
             server's own ``redis://``, ``rediss://`` or ``unix://`` URL, in ring order.
         autopipeline: batch each server's commands of one event-loop iteration.
+        ring_size: 0.27's ``hashring_nodes_size``: the ring's modulus, keys on the
+            first ``ring_size`` servers only (None: every server).
         options: redis-py client options for every server.
 
     Raises:
-        ConfigurationError: a URL does not parse, or no server is given.
+        ConfigurationError: a URL does not parse, no server is given, or the ring
+            size is not from 1 to the number of servers.
     """
 
     def __init__(
-        self, url: str | Sequence[str], *, autopipeline: bool = True, **options: Any
+        self,
+        url: str | Sequence[str],
+        *,
+        autopipeline: bool = True,
+        ring_size: int | None = None,
+        **options: Any,
     ) -> None:
         urls = shard_urls(url) if isinstance(url, str) else list(url)
-        self._shards = ShardLink(urls, autopipeline=autopipeline, options=options)
+        self._shards = ShardLink(
+            urls, autopipeline=autopipeline, options=options, ring_size=ring_size
+        )
         super().__init__(self._shards, autopipeline=autopipeline)
         # Servers by name, in ring order: the position tells two databases of one apart.
         self._named = {f"{i}:{node.url}": node for i, node in enumerate(self._shards.nodes)}

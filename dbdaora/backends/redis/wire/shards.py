@@ -73,19 +73,36 @@ class ShardLink:
             order of the ring (0.27's ``make_aioredis_data_source(*uris)`` order).
         autopipeline: multiplex each shard's commands on one connection.
         options: redis-py client options for every shard.
+        ring_size: the ring's modulus, 0.27's ``hashring_nodes_size``: keys go to the
+            first ``ring_size`` servers only; None is every server.
 
     Raises:
-        ConfigurationError: no URL, or one that is not a shard's.
+        ConfigurationError: no URL, one that is not a shard's, or a ring size that
+            is not between 1 and the number of servers.
     """
 
-    def __init__(self, urls: Sequence[str], *, autopipeline: bool, options: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        autopipeline: bool,
+        options: dict[str, Any],
+        ring_size: int | None = None,
+    ) -> None:
         if not urls:
             raise ConfigurationError("sharded Redis needs at least one server URL")
+        size = len(urls) if ring_size is None else ring_size
+        if type(size) is not int or not 1 <= size <= len(urls):
+            raise ConfigurationError(
+                f"the ring size (hashring_nodes_size) must be an int from 1 to the "
+                f"{len(urls)} servers given, got {ring_size!r}"
+            )
         for url in urls:
             if urlsplit(url).scheme not in SHARD_SCHEMES:
                 raise ConfigurationError(
                     f"{mask_url(url)!r} is not a shard's URL; schemes: {list(SHARD_SCHEMES)}"
                 )
+        urls = urls[:size]  # a server past the ring's size holds no key
         self.nodes = [NodeLink(url, autopipeline=autopipeline, options=options) for url in urls]
         self.url = f"shards({', '.join(node.url for node in self.nodes)})"
 
