@@ -28,7 +28,6 @@ until a repair reached it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -39,6 +38,7 @@ from aiobreaker import CircuitBreakerError
 from aiobreaker.state import CircuitBreakerState
 
 from dbdaora.backends import FallbackStore, RedisSide
+from dbdaora.backends.loops import stop_tasks
 from dbdaora.exceptions import BackendError, NodeUnavailableError, RedisUnavailableError
 from dbdaora.meta import key_prefixes
 from dbdaora.session.breakers import Breaker
@@ -441,9 +441,10 @@ class Guard:
                 continue
 
     async def stop_repairs(self) -> None:
-        """Stop the background retry (at close); the records stay for any session to repair."""
-        task, self._repairs.retrying = self._repairs.retrying, None
-        if task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Stop the background retry, a repair running aside and a sweep (at close), and
+        wait for them, so no call of theirs is left in flight as the stores close; the
+        records stay for any session to repair, the prefixes for any to sweep."""
+        repairs, restarts = self._repairs, self._repairs.restarts
+        tasks = (repairs.retrying, repairs.running, restarts.sweeping)
+        repairs.retrying = repairs.running = restarts.sweeping = None
+        await stop_tasks(tasks)

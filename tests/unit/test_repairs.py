@@ -131,3 +131,32 @@ def test_repair_interval_is_validated() -> None:
         Session(repair_interval=None)  # type: ignore[arg-type]
     configure(repair_interval=0.5)
     assert Session()._repairs.interval == 0.5
+
+
+class StalledFallback(DictFallback):
+    """A dict fallback whose repair read stalls until the test lets it go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading = asyncio.Event()
+        self.finished = False
+
+    async def repairs(self, limit: int) -> list[Repair]:
+        self.reading.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.finished = True
+        return []
+
+
+async def test_close_waits_for_a_repair_running_aside() -> None:
+    """A periodic repair reading the fallback when the session closes is stopped and over
+    before the stores close: no fallback call is left in flight (a SQLite thread posting
+    its answer to a closed event loop, before this)."""
+    fallback = StalledFallback()
+    session = Session(memory=InProcessRedis(), fallback=fallback, breaker=None)
+    await session.repair(wait=False)
+    await asyncio.wait_for(fallback.reading.wait(), 1)
+    await session.close()
+    assert fallback.finished
