@@ -97,6 +97,25 @@ def python_027() -> Path:
     return PYTHON_027
 
 
+def drive_027(
+    python: Path, request: dict[str, Any], cwd: Path, env: dict[str, str] | None = None
+) -> list[Any]:
+    """Run the driver on 0.27 with ``request`` (see its docstring); its results."""
+    # -I: isolated, so the driver imports 0.27, never this checkout's dbdaora.
+    result = subprocess.run(
+        [str(python), "-I", "-W", "ignore", str(DRIVER)],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+        env=env if env is not None else dict(os.environ),
+    )
+    assert result.returncode == 0, result.stderr
+    results: list[Any] = json.loads(result.stdout)
+    return results
+
+
 Run027 = Callable[[str, list[Any]], list[Any]]
 
 
@@ -116,19 +135,7 @@ def run_027(
             emulator = DATASTORE_027["emulator"]
             request["datastore"] = {"project": PROJECT, "namespace": NAMESPACE_027}
             env["DATASTORE_EMULATOR_HOST"] = emulator.host
-        # -I: isolated, so the driver imports 0.27, never this checkout's dbdaora.
-        result = subprocess.run(
-            [str(python_027), "-I", "-W", "ignore", str(DRIVER)],
-            input=json.dumps(request),
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            timeout=60,
-            env=env,
-        )
-        assert result.returncode == 0, result.stderr
-        results: list[Any] = json.loads(result.stdout)
-        return results
+        return drive_027(python_027, request, tmp_path, env)
 
     return run
 

@@ -8,16 +8,13 @@ virtualenv through tests/support/compat027_driver.py, as in test_compat_027.py.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dbdaora import DictFallbackDataSource, EntityNotFoundError, make_aioredis_data_source
-from tests.legacy.test_compat_027 import DRIVER, FOLLOW, MEMBERS, PROFILE, _plain, python_027
+from tests.legacy.test_compat_027 import FOLLOW, MEMBERS, PROFILE, _plain, drive_027, python_027
 from tests.support.legacy_entities import (
     FollowRepository,
     Liked,
@@ -35,19 +32,7 @@ __all__ = ["python_027"]  # the fixture, shared with test_compat_027.py
 
 def _run_027(python: Path, urls: list[str], ops: list[Any], cwd: Path) -> list[Any]:
     """Run operations on 0.27 over the shards (its dict fallback); their results."""
-    request = {"urls": urls, "fallback": "dict", "ops": ops}
-    result = subprocess.run(
-        [str(python), "-I", "-W", "ignore", str(DRIVER)],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=60,
-        env=dict(os.environ),
-    )
-    assert result.returncode == 0, result.stderr
-    results: list[Any] = json.loads(result.stdout)
-    return results
+    return drive_027(python, {"urls": urls, "fallback": "dict", "ops": ops}, cwd)
 
 
 def _placed(raw: ShardedClient) -> dict[bytes, int]:

@@ -7,7 +7,6 @@ writes reaching a tracked cache. The Redis-side and model contracts run on the s
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +18,9 @@ from dbdaora.backends import open_redis_side
 from dbdaora.backends.redis.shards import ShardedStore
 from dbdaora.backends.redis.wire.shards import shard_urls
 from tests.support.models import Person
-from tests.support.reader import ROOT, read_in_another_process, until_new
+from tests.support.reader import read_in_another_process, until_new
 from tests.support.shards import SHARDS, ShardedClient, ShardedServers, ring_index, sharded_servers
+from tests.support.tracking_writer import follow_a_writer
 
 CACHE = {"ttl": None, "max_size": 1000, "tracking": True}
 
@@ -132,22 +132,8 @@ async def test_another_process_writes_on_the_shards_and_this_cache_follows(
         await people.add(Person(id="a", name="v0"))
         await people.get("a")
         assert session.stats()["cache"]["tracking"] is True
-        writer = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "tests.support.tracking_writer"),
-            *(shards_proc.url, fallback, "10", "0.05"),
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        finished = asyncio.ensure_future(writer.communicate())
-        seen: list[tuple[float, int]] = []
-        while not finished.done():
-            seen.append((time.time(), int((await people.get("a")).name[1:])))
-            await asyncio.sleep(0.0005)
-        out, err = finished.result()
+        seen, written = await follow_a_writer(people, shards_proc.url, fallback, 10, 0.05)
         hits = session.stats()["cache"]["hits"]
-    assert writer.returncode == 0, err.decode()
-    written = [(int(name[1:]), float(at)) for name, at in map(str.split, out.decode().splitlines())]
     assert len(written) == 10
     versions = [version for _, version in seen]
     assert versions == sorted(versions), "an older version was read after a newer one"

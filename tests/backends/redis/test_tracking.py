@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,8 @@ from dbdaora.backends.redis.single import RedisStore
 from dbdaora.session.cache import NOTHING, WHOLE
 from tests.support.models import Person
 from tests.support.servers import RedisServer, redis_server
+from tests.support.tracking_writer import follow_a_writer
 
-ROOT = Path(__file__).resolve().parents[3]
 TRACKED = {"ttl": None, "max_size": 10_000}
 
 
@@ -185,22 +184,8 @@ async def test_another_process_writes_and_this_cache_follows(
         people = Person.objects.using(session)
         await people.add(Person(id="a", name="v0"))
         await people.get("a")
-        writer = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "tests.support.tracking_writer"),
-            *(redis_proc.url, fallback, "20", "0.05"),
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        finished = asyncio.ensure_future(writer.communicate())
-        seen: list[tuple[float, int]] = []
-        while not finished.done():
-            seen.append((time.time(), int((await people.get("a")).name[1:])))
-            await asyncio.sleep(0.0005)
-        out, err = finished.result()
+        seen, written = await follow_a_writer(people, redis_proc.url, fallback, 20, 0.05)
         hits = session.stats()["cache"]["hits"]
-    assert writer.returncode == 0, err.decode()
-    written = [(int(name[1:]), float(at)) for name, at in map(str.split, out.decode().splitlines())]
     assert len(written) == 20
     versions = [version for _, version in seen]
     assert versions == sorted(versions), "an older version was read after a newer one"
