@@ -20,11 +20,20 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from dbdaora.backends.redis.scripts import glob_escape
 from dbdaora.backends.redis.wire.cluster import parse_cluster_url
+from dbdaora.backends.redis.wire.shards import shard_index, shard_urls
 from dbdaora.backends.urls import mask_url
 from dbdaora.exceptions import BackendError, ConfigurationError, cause
 
 SCAN_COUNT = 1000
-_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
+_SCHEMES = (
+    "redis",
+    "rediss",
+    "unix",
+    "redis+cluster",
+    "rediss+cluster",
+    "redis+shards",
+    "rediss+shards",
+)
 _DRIVER_ERRORS = (RedisError, RedisClusterException, OSError)
 # Deletes a key only while it holds what was read (a marker a write may have changed).
 _DELETE_IF = (
@@ -57,7 +66,8 @@ class Copy:
 
 
 class RawRedis:
-    """A redis-py client on the Redis side's URL (one node or a cluster)."""
+    """redis-py on the Redis side's URL: a client of one node or a cluster, or one per
+    server of 0.27's shards, each key read on its server."""
 
     def __init__(self, url: str, timeout: float) -> None:
         self.url = mask_url(url)
@@ -68,16 +78,19 @@ class RawRedis:
                 f"the command line reaches Redis by {', '.join(_SCHEMES)} URLs, not {self.url!r}"
             )
         timeouts: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
-        self.client: Any
+        self.clients: list[Any]
         try:
             if scheme.endswith("+cluster"):
                 nodes, options = parse_cluster_url(url)
-                self.client = RedisCluster(
+                cluster = RedisCluster(
                     startup_nodes=[ClusterNode(host, port) for host, port in nodes],
                     **{**options, **timeouts},
                 )
+                self.clients = [cluster]
+            elif scheme.endswith("+shards"):
+                self.clients = [Redis.from_url(shard, **timeouts) for shard in shard_urls(url)]
             else:
-                self.client = Redis.from_url(url, **timeouts)
+                self.clients = [Redis.from_url(url, **timeouts)]
         except (ValueError, *_DRIVER_ERRORS) as exc:
             raise ConfigurationError(f"bad Redis URL {self.url!r}: {exc}") from exc
 
@@ -88,44 +101,68 @@ class RawRedis:
         except _DRIVER_ERRORS as exc:
             raise BackendError(f"Redis {action}: {cause(exc)}", url=self.url) from exc
 
+    def _by_client(self, keys: Sequence[bytes]) -> dict[int, list[int]]:
+        """The positions of ``keys`` by the client that reaches each (its shard's)."""
+        groups: dict[int, list[int]] = {}
+        for position, key in enumerate(keys):
+            index = shard_index(key, len(self.clients)) if len(self.clients) > 1 else 0
+            groups.setdefault(index, []).append(position)
+        return groups
+
     async def close(self) -> None:
-        with contextlib.suppress(*_DRIVER_ERRORS):
-            await self.client.aclose()
+        for client in self.clients:
+            with contextlib.suppress(*_DRIVER_ERRORS):
+                await client.aclose()
 
     async def ping(self) -> None:
         async with self._failing("PING"):
-            await self.client.ping()
+            for client in self.clients:
+                await client.ping()
 
     async def version(self) -> str:
-        """``redis_version`` of INFO server (a cluster: each master's, distinct)."""
+        """``redis_version`` of INFO server (a cluster, shards: each server's, distinct)."""
+        versions: set[str] = set()
         async with self._failing("INFO"):
-            info = await self.client.info("server")
-        if "redis_version" in info:
-            return str(info["redis_version"])
-        return ", ".join(sorted({str(node["redis_version"]) for node in info.values()}))
+            for client in self.clients:
+                info = await client.info("server")
+                if "redis_version" in info:
+                    versions.add(str(info["redis_version"]))
+                else:
+                    versions.update(str(node["redis_version"]) for node in info.values())
+        return ", ".join(sorted(versions))
 
     async def scan(self, prefix: bytes) -> AsyncIterator[list[bytes]]:
-        """Every key under ``prefix``, a SCAN page at a time (a cluster: every master's)."""
+        """Every key under ``prefix``, a SCAN page at a time (a cluster, shards: every
+        server's)."""
         page: list[bytes] = []
         async with self._failing("SCAN"):
-            async for key in self.client.scan_iter(match=glob_escape(prefix), count=SCAN_COUNT):
-                page.append(key)
-                if len(page) >= SCAN_COUNT:
-                    yield page
-                    page = []
+            for client in self.clients:
+                async for key in client.scan_iter(match=glob_escape(prefix), count=SCAN_COUNT):
+                    page.append(key)
+                    if len(page) >= SCAN_COUNT:
+                        yield page
+                        page = []
         if page:
             yield page
 
     async def peek(self, keys: Sequence[bytes]) -> list[Copy]:
-        """Each key's type, TTL and value, in two pipelined round trips."""
+        """Each key's type, TTL and value, in two pipelined round trips (a server each)."""
+        copies: list[Any] = [None] * len(keys)
+        for index, positions in self._by_client(keys).items():
+            found = await self._peek(self.clients[index], [keys[i] for i in positions])
+            for position, copy in zip(positions, found, strict=True):
+                copies[position] = copy
+        return copies
+
+    async def _peek(self, client: Any, keys: Sequence[bytes]) -> list[Copy]:
         async with self._failing("read"):
-            first = self._pipeline()
+            first = _pipeline(client)
             for key in keys:
                 first.type(key)
                 first.pttl(key)
             answers = await first.execute()
             kinds = [kind.decode() for kind in answers[0::2]]
-            second = self._pipeline()
+            second = _pipeline(client)
             for key, kind in zip(keys, kinds, strict=True):
                 if kind == "hash":
                     second.hgetall(key)
@@ -141,19 +178,22 @@ class RawRedis:
             for key, kind, pttl, value in zip(keys, kinds, answers[1::2], values, strict=True)
         ]
 
-    def _pipeline(self) -> Any:
-        if isinstance(self.client, RedisCluster):
-            return self.client.pipeline()
-        return self.client.pipeline(transaction=False)
-
     async def delete(self, keys: Sequence[bytes]) -> None:
-        pipeline = self._pipeline()
-        for key in keys:  # one key a command: a cluster's keys live on several masters
-            pipeline.delete(key)
-        async with self._failing("DEL"):
-            await pipeline.execute()
+        for index, positions in self._by_client(keys).items():
+            pipeline = _pipeline(self.clients[index])
+            for i in positions:  # one key a command: a cluster's keys live on several masters
+                pipeline.delete(keys[i])
+            async with self._failing("DEL"):
+                await pipeline.execute()
 
     async def delete_if(self, key: bytes, value: bytes) -> bool:
         """Delete ``key`` only while it holds ``value``; whether it did."""
+        (index,) = self._by_client([key])
         async with self._failing("delete marker"):
-            return bool(await self.client.eval(_DELETE_IF, 1, key, value))
+            return bool(await self.clients[index].eval(_DELETE_IF, 1, key, value))
+
+
+def _pipeline(client: Any) -> Any:
+    if isinstance(client, RedisCluster):
+        return client.pipeline()
+    return client.pipeline(transaction=False)

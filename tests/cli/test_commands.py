@@ -361,12 +361,16 @@ def test_check_names_postgresql_and_datastore_fallbacks(
     )
 
 
+@pytest.mark.parametrize("deployment", ["cluster", "shards"])
 async def test_warm_repair_and_inspect_on_a_cluster(
-    cli: Cli, models: ModuleType, sqlite_url: str, cluster_proc: Any, raw_cluster: Any
+    cli: Cli, models: ModuleType, sqlite_url: str, deployment: str, request: pytest.FixtureRequest
 ) -> None:
-    """On a Redis Cluster, warm fills every record and repair scans every master."""
+    """On a Redis Cluster, and on 0.27's shards, warm fills every record and repair scans
+    every master (every shard)."""
+    servers = request.getfixturevalue(f"{deployment}_proc")
+    raw_cluster = request.getfixturevalue(f"raw_{deployment}")
     await _seed(models, sqlite_url)
-    cli.settings(cluster_proc.url, sqlite_url)
+    cli.settings(servers.url, sqlite_url)
     result = cli("warm", "cli_models:Customer")
     assert result.returncode == 0, result.stderr
     assert raw_cluster.hgetall("customer:1234")[b"name"] == b"c1234"
