@@ -5,7 +5,9 @@ Each key lives on the server 0.27's hash ring names (``wire.shards``): so an
 entity's key and its marker often live on two servers, and the writes are the
 ordered single-key steps of ``ordered``, as on a Redis Cluster. A server that
 restarts is seen by its new run_id (``ordered``'s epochs), and every prefix is
-swept on every server. The store holds its operations and its link, nothing else.
+swept on every server. The session keeps a breaker per server, as per cluster
+master (``NodeRouting``): one server down or hung sends only its keys to the
+fallback. The store holds its operations and its link, nothing else.
 
 Adding or removing a server moves most keys to another one (0.27's ring is a
 plain modulo): their copies on the old server are then neither read nor
@@ -26,9 +28,11 @@ from dbdaora.backends.redis.protocol import (
     SWEEP_BATCH,
     SWEEP_KEY,
     SWEEP_LOCK_SECONDS,
+    NodeGate,
     RedisSide,
 )
 from dbdaora.backends.redis.scripts import EPOCHS, UNLINK_SCANNED, glob_escape
+from dbdaora.backends.redis.wire.cluster import MASTERS_WAIT
 from dbdaora.backends.redis.wire.shards import ShardLink, shard_urls
 from dbdaora.backends.redis.wire.tracking import Invalidations
 from dbdaora.backends.redis.wire.transport import Operation
@@ -65,8 +69,7 @@ class ShardedStore(OrderedWrites):
             urls, autopipeline=autopipeline, options=options, ring_size=ring_size
         )
         super().__init__(self._shards, autopipeline=autopipeline)
-        # Servers by name, in ring order: the position tells two databases of one apart.
-        self._named = {f"{i}:{node.url}": node for i, node in enumerate(self._shards.nodes)}
+        self._named = dict(zip(self._shards.names, self._shards.nodes, strict=True))
 
     # Tracked: each server tracks the reads its own connection sent.
 
@@ -83,19 +86,58 @@ class ShardedStore(OrderedWrites):
         return self._shards.run_all(operations, cached=True)
 
     async def ping(self) -> None:
-        # Redis serves when every server does: a key on any of them may be asked for.
-        await asyncio.gather(*(node.run(ops.ping()) for node in self._shards.nodes))
-
-    async def _masters(self) -> dict[str, tuple[bytes, bool]]:
+        gate = self._shards.gate
         replies = await asyncio.gather(
-            *(node.run_script(EPOCHS, [EPOCH_KEY], []) for node in self._named.values()),
+            *(
+                link.run(ops.ping())
+                for name, link in self._named.items()
+                if gate is None or not gate.refuses(name)
+            ),
             return_exceptions=True,
         )
-        masters = {
-            name: (reply[0], bool(reply[1]))
-            for name, reply in zip(self._named, replies, strict=True)
-            if not isinstance(reply, BaseException)
+        failures = [reply for reply in replies if isinstance(reply, BaseException)]
+        # Alone, Redis serves when every server does: a key on any may be asked for.
+        # Server by server, each has its breaker: Redis serves while any answers.
+        if failures and (gate is None or len(failures) == len(replies)):
+            raise failures[0]
+
+    # Server by server (``NodeRouting``): the session keeps a breaker per server.
+
+    def watch_nodes(self, gate: NodeGate) -> None:
+        self._shards.watch(gate)
+
+    def node_of(self, key: bytes) -> str | None:
+        return self._shards.names[self._shards.index_of(key)]
+
+    async def ping_node(self, node: str) -> None:
+        await self._named[node].run(ops.ping())
+
+    async def _masters(self) -> dict[str, tuple[bytes, bool]]:
+        # A server the session's breakers refuse counts as dead, and so does one that
+        # takes over MASTERS_WAIT to answer (a hung one must not stall the check).
+        gate = self._shards.gate
+        asks = {
+            asyncio.ensure_future(link.run_script(EPOCHS, [EPOCH_KEY], [])): name
+            for name, link in self._named.items()
+            if gate is None or not gate.refuses(name)
         }
+        done: set[asyncio.Future[Any]] = set()
+        if asks:
+            try:
+                timeout = None if gate is None else MASTERS_WAIT
+                done, _ = await asyncio.wait(asks, timeout=timeout)
+            finally:
+                for task in asks:
+                    task.cancel()
+        masters = {}
+        for task, name in asks.items():
+            error = task.exception() if task in done else None
+            if task in done and error is None:
+                reply = task.result()
+                masters[name] = (reply[0], bool(reply[1]))
+            elif gate is not None:
+                why = error or f"no answer within {MASTERS_WAIT}s"
+                gate.failed(name, BackendError(f"Redis failed: {why}", url=self.url))
         if not masters:
             raise BackendError("no server of the shards answers", url=self.url)
         return masters

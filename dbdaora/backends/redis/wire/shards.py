@@ -11,22 +11,32 @@ Each server has a ``NodeLink`` of its own: auto-pipelined on one multiplexed
 connection, scripts by SHA, client tracking on that connection. An operation goes
 to the server of its key (``key_of``); several go out at once, a batch per
 server, and come back in their order. A link must not hold store policy.
+
+Server by server: given a ``gate`` (the session's per-node breakers, as for a
+cluster's masters), the link asks it before sending to a server, named by its
+masked URL, and reports each answer or failure there: a refused server costs no
+round trip, and a server that is down or hung holds back only its own keys.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Coroutine, Iterable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from dbdaora.backends.redis.protocol import NodeGate
 from dbdaora.backends.redis.wire.link import Calls, Lua
 from dbdaora.backends.redis.wire.node import NodeLink
 from dbdaora.backends.redis.wire.tracking import Invalidations
 from dbdaora.backends.redis.wire.transport import Operation, key_of
 from dbdaora.backends.urls import mask_url
-from dbdaora.exceptions import ConfigurationError
+from dbdaora.exceptions import BackendError, ConfigurationError
+
+T = TypeVar("T")
 
 SHARD_SCHEMES = ("redis", "rediss", "unix")
 """The schemes of one shard's URL."""
@@ -104,22 +114,53 @@ class ShardLink:
                 )
         urls = urls[:size]  # a server past the ring's size holds no key
         self.nodes = [NodeLink(url, autopipeline=autopipeline, options=options) for url in urls]
-        self.url = f"shards({', '.join(node.url for node in self.nodes)})"
+        self.names = [node.url for node in self.nodes]
+        if len(set(self.names)) < len(self.names):
+            raise ConfigurationError(f"a server is listed twice among the shards {self.names}")
+        self.url = f"shards({', '.join(self.names)})"
+        self.gate: NodeGate | None = None
 
-    def node_for(self, key: bytes | str | None) -> NodeLink:
-        """The link of ``key``'s shard; a command of no key (PING) goes to the first."""
+    def watch(self, gate: NodeGate) -> None:
+        """Ask ``gate`` before sending to a server, and report to it each outcome."""
+        self.gate = gate
+        gate.mapped(self.names)
+
+    def index_of(self, key: bytes | str | None) -> int:
+        """The index of ``key``'s shard; a command of no key (PING) goes to the first."""
         if key is None or len(self.nodes) == 1:
-            return self.nodes[0]
-        return self.nodes[shard_index(key, len(self.nodes))]
+            return 0
+        return shard_index(key, len(self.nodes))
 
     def _by_shard(self, keys: Iterable[bytes | str | None]) -> dict[int, list[int]]:
         """The positions of ``keys``, grouped by the index of their shard."""
-        count = len(self.nodes)
         groups: dict[int, list[int]] = {}
         for position, key in enumerate(keys):
-            index = 0 if key is None or count == 1 else shard_index(key, count)
-            groups.setdefault(index, []).append(position)
+            groups.setdefault(self.index_of(key), []).append(position)
         return groups
+
+    def _on(self, index: int, call: Callable[[NodeLink], Awaitable[T]]) -> Awaitable[T]:
+        """``call`` on shard ``index``'s link, through the gate where there is one."""
+        if self.gate is None:
+            return call(self.nodes[index])
+        return self._gated(self.gate, index, call)
+
+    async def _gated(
+        self, gate: NodeGate, index: int, call: Callable[[NodeLink], Awaitable[T]]
+    ) -> T:
+        name = self.names[index]
+        gate.check(name)
+        try:
+            result = await call(self.nodes[index])
+        except BackendError as exc:
+            lost = isinstance(exc.__cause__, RedisConnectionError | ConnectionError)
+            raise gate.failed(name, exc, lost=lost) from exc
+        except asyncio.CancelledError:
+            late = gate.expired(name)
+            if late is None:
+                raise
+            raise late from None
+        gate.answered(name)
+        return result
 
     def track(self, listener: Invalidations) -> bool:
         """Have ``listener`` told of changes on every shard (each tracks its own reads)."""
@@ -129,41 +170,48 @@ class ShardLink:
         for node in self.nodes:
             node.untrack(listener)
 
-    def run(self, operation: Operation, *, cached: bool = False) -> Coroutine[Any, Any, Any]:
-        return self.node_for(key_of(operation)).run(operation, cached=cached)
+    async def run(self, operation: Operation, *, cached: bool = False) -> Any:
+        index = self.index_of(key_of(operation))
+        return await self._on(index, lambda node: node.run(operation, cached=cached))
 
     async def run_all(self, operations: list[Operation], *, cached: bool = False) -> list[Any]:
-        groups = self._by_shard(key_of(operation) for operation in operations)
-        if len(groups) == 1:
-            return await self.nodes[next(iter(groups))].run_all(operations, cached=cached)
-        replies = await asyncio.gather(
-            *(
-                self.nodes[index].run_all([operations[i] for i in positions], cached=cached)
-                for index, positions in groups.items()
-            ),
-            return_exceptions=True,
-        )
-        return _merged(len(operations), groups, replies)
+        def batch(positions: list[int]) -> Callable[[NodeLink], Awaitable[list[Any]]]:
+            chosen = [operations[i] for i in positions]
+            return lambda node: node.run_all(chosen, cached=cached)
 
-    def run_script(
+        return await self._spread((key_of(operation) for operation in operations), batch)
+
+    async def run_script(
         self, script: Lua, keys: list[bytes], args: list[Any], *, cached: bool = False
-    ) -> Coroutine[Any, Any, Any]:
-        return self.node_for(keys[0] if keys else None).run_script(
-            script, keys, args, cached=cached
+    ) -> Any:
+        index = self.index_of(keys[0] if keys else None)
+        return await self._on(
+            index, lambda node: node.run_script(script, keys, args, cached=cached)
         )
 
     async def run_scripts(self, script: Lua, calls: Calls) -> list[Any]:
-        groups = self._by_shard(keys[0] if keys else None for keys, _ in calls)
+        def batch(positions: list[int]) -> Callable[[NodeLink], Awaitable[list[Any]]]:
+            chosen = [calls[i] for i in positions]
+            return lambda node: node.run_scripts(script, chosen)
+
+        return await self._spread([keys[0] if keys else None for keys, _ in calls], batch)
+
+    async def _spread(
+        self,
+        keys: Iterable[bytes | str | None],
+        batch: Callable[[list[int]], Callable[[NodeLink], Awaitable[list[Any]]]],
+    ) -> list[Any]:
+        """Each shard's ``batch`` of the positions of its keys, at once; the replies in
+        the keys' order, the first failure raised once every shard has answered."""
+        groups = self._by_shard(keys)
         if len(groups) == 1:
-            return await self.nodes[next(iter(groups))].run_scripts(script, calls)
+            ((index, positions),) = groups.items()
+            return await self._on(index, batch(positions))
         replies = await asyncio.gather(
-            *(
-                self.nodes[index].run_scripts(script, [calls[i] for i in positions])
-                for index, positions in groups.items()
-            ),
+            *(self._on(index, batch(positions)) for index, positions in groups.items()),
             return_exceptions=True,
         )
-        return _merged(len(calls), groups, replies)
+        return _merged(sum(map(len, groups.values())), groups, replies)
 
     async def close(self) -> None:
         for node in self.nodes:
