@@ -326,14 +326,14 @@ class Guard:
             self._repairs.repaired = max(self._repairs.repaired, started)
 
     async def _evict(self, keys: Sequence[bytes]) -> set[bytes]:
-        """Delete ``keys``; those on a cluster master that is down are kept, and returned."""
+        """Delete ``keys``; those on a master (a shard) that is down are kept, and returned,
+        whether they are on several or all on that one."""
         what = "deleting keys written during an outage"
-        groups = self.by_node(keys)
-        if groups is None:
+        if self._nodes is None:
             await self._on_redis(what, self.memory.evict, keys)
             return set()
         kept: set[bytes] = set()
-        for group in groups:
+        for group in self.by_node(keys) or [list(range(len(keys)))]:
             batch = [keys[i] for i in group]
             try:
                 await self._on_redis(what, self.memory.evict, batch)
