@@ -1,10 +1,11 @@
-"""A circuit breaker per master of a Redis Cluster: one master's outage is its keys' alone.
+"""A circuit breaker per master of a Redis Cluster (or server of 0.27's shards): one
+master's outage is its keys' alone.
 
 The session's own Redis breaker counts what fails for the whole cluster
 (CLUSTERDOWN, no node answering). ``NodeBreakers`` is the gate the cluster
-store's link asks around each command to one master (``NodeGate``): a master
-whose breaker is open is refused at once, with no round trip, and only its
-keys are answered from the fallback; its breaker pings it every
+store's link (and the shards') asks around each command to one master
+(``NodeGate``): a master whose breaker is open is refused at once, with no round
+trip, and only its keys are answered from the fallback; its breaker pings it every
 ``probe_interval`` seconds and closes at the first answer.
 
 Repair, node by node: a master whose connection broke, one that comes back (its
