@@ -36,8 +36,14 @@ def _run_027(python: Path, urls: list[str], ops: list[Any], cwd: Path) -> list[A
 
 
 def _placed(raw: ShardedClient) -> dict[bytes, int]:
-    """Each key of the shards, with the index of the server holding it."""
-    return {key: i for i, client in enumerate(raw.clients) for key in client.keys("*")}
+    """Each key of the shards, with the index of the server holding it, but dbdaora's own
+    bookkeeping (``dbdaora:epoch``, of which every server keeps a copy)."""
+    return {
+        key: i
+        for i, client in enumerate(raw.clients)
+        for key in client.keys("*")
+        if not key.startswith(b"dbdaora:")
+    }
 
 
 async def _repositories(urls: list[str]) -> list[Any]:

@@ -275,15 +275,28 @@ class OrderedWrites(SingleKeyOperations, ABC):
     async def epochs(self) -> Epochs:
         # An epoch is the set of run_ids swept under; it stays current while every
         # server that answers is in it (a dead one comes back with a new run_id).
+        # A copy that says a prefix is current was written by a sweep under every
+        # run_id that answers now, so any copy that says so is believed.
         masters = (await self._masters()).values()
         run_ids = {run_id for run_id, _ in masters}
         instance = b",".join(sorted(run_ids))
-        epochs: dict[bytes, bytes] = await self._link.run(ops.hgetall(EPOCH_KEY))
-        swept = {
-            prefix: instance if run_ids <= set(swept.split(b",")) else swept
-            for prefix, swept in epochs.items()
-        }
+        swept: dict[bytes, bytes] = {}
+        for copy in await self._epoch_copies():
+            for prefix, value in copy.items():
+                if run_ids <= set(value.split(b",")):
+                    swept[prefix] = instance
+                else:
+                    swept.setdefault(prefix, value)
         return Epochs(instance, swept, any(restored for _, restored in masters))
+
+    async def _epoch_copies(self) -> list[dict[bytes, bytes]]:
+        """Each copy of ``EPOCH_KEY``'s hash that can be read: a cluster keeps one."""
+        copy: dict[bytes, bytes] = await self._link.run(ops.hgetall(EPOCH_KEY))
+        return [copy]
+
+    async def _record_epochs(self, epochs: dict[bytes, bytes]) -> None:
+        """Set these prefixes' epochs in ``EPOCH_KEY`` (in each copy of it)."""
+        await self._link.run(lambda c: c.hset(EPOCH_KEY, mapping=epochs))
 
     async def sweep(
         self,
@@ -310,6 +323,6 @@ class OrderedWrites(SingleKeyOperations, ABC):
             return False
         epochs = dict.fromkeys([*prefixes, *keep], instance)
         if epochs:
-            await self._link.run(lambda c: c.hset(EPOCH_KEY, mapping=epochs))
+            await self._record_epochs(epochs)
         await self.evict([SWEEP_KEY])
         return True

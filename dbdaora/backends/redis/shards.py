@@ -5,9 +5,13 @@ Each key lives on the server 0.27's hash ring names (``wire.shards``): so an
 entity's key and its marker often live on two servers, and the writes are the
 ordered single-key steps of ``ordered``, as on a Redis Cluster. A server that
 restarts is seen by its new run_id (``ordered``'s epochs), and every prefix is
-swept on every server. The session keeps a breaker per server, as per cluster
-master (``NodeRouting``): one server down or hung sends only its keys to the
-fallback. The store holds its operations and its link, nothing else.
+swept on every server. Each server keeps a copy of ``dbdaora:epoch``, so the
+restart check needs only the servers that answer: a copy that says a prefix is
+current was written by a sweep under every run_id that answers now, and a copy
+a down server missed only says stale (one more sweep, never a stale copy
+served). The session keeps a breaker per server, as per cluster master
+(``NodeRouting``): one server down or hung sends only its keys to the fallback.
+The store holds its operations and its link, nothing else.
 
 Adding or removing a server moves most keys to another one (0.27's ring is a
 plain modulo): their copies on the old server are then neither read nor
@@ -18,8 +22,8 @@ the TTLs lapse) and refills from the fallback.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dbdaora.backends.redis import operations as ops
 from dbdaora.backends.redis.ordered import OrderedWrites
@@ -33,10 +37,13 @@ from dbdaora.backends.redis.protocol import (
 )
 from dbdaora.backends.redis.scripts import EPOCHS, UNLINK_SCANNED, glob_escape
 from dbdaora.backends.redis.wire.cluster import MASTERS_WAIT
+from dbdaora.backends.redis.wire.node import NodeLink
 from dbdaora.backends.redis.wire.shards import ShardLink, shard_urls
 from dbdaora.backends.redis.wire.tracking import Invalidations
 from dbdaora.backends.redis.wire.transport import Operation
 from dbdaora.exceptions import BackendError
+
+T = TypeVar("T")
 
 
 class ShardedStore(OrderedWrites):
@@ -112,16 +119,23 @@ class ShardedStore(OrderedWrites):
     async def ping_node(self, node: str) -> None:
         await self._named[node].run(ops.ping())
 
-    async def _masters(self) -> dict[str, tuple[bytes, bool]]:
-        # A server the session's breakers refuse counts as dead, and so does one that
-        # takes over MASTERS_WAIT to answer (a hung one must not stall the check).
+    async def _ask(self, call: Callable[[NodeLink], Awaitable[T]]) -> dict[str, T]:
+        """``call`` on every server at once; the answers of those that gave one, by name.
+
+        A server the session's breakers refuse counts as dead, and so does one that
+        takes over ``MASTERS_WAIT`` to answer (a hung one must not stall a restart
+        check), counted as failed.
+
+        Raises:
+            BackendError: no server answered.
+        """
         gate = self._shards.gate
         asks = {
-            asyncio.ensure_future(link.run_script(EPOCHS, [EPOCH_KEY], [])): name
+            asyncio.ensure_future(call(link)): name
             for name, link in self._named.items()
             if gate is None or not gate.refuses(name)
         }
-        done: set[asyncio.Future[Any]] = set()
+        done: set[asyncio.Future[T]] = set()
         if asks:
             try:
                 timeout = None if gate is None else MASTERS_WAIT
@@ -129,18 +143,29 @@ class ShardedStore(OrderedWrites):
             finally:
                 for task in asks:
                     task.cancel()
-        masters = {}
+        answers: dict[str, T] = {}
         for task, name in asks.items():
             error = task.exception() if task in done else None
             if task in done and error is None:
-                reply = task.result()
-                masters[name] = (reply[0], bool(reply[1]))
+                answers[name] = task.result()
             elif gate is not None:
                 why = error or f"no answer within {MASTERS_WAIT}s"
                 gate.failed(name, BackendError(f"Redis failed: {why}", url=self.url))
-        if not masters:
+        if not answers:
             raise BackendError("no server of the shards answers", url=self.url)
-        return masters
+        return answers
+
+    async def _masters(self) -> dict[str, tuple[bytes, bool]]:
+        replies = await self._ask(lambda link: link.run_script(EPOCHS, [EPOCH_KEY], []))
+        return {name: (reply[0], bool(reply[1])) for name, reply in replies.items()}
+
+    # Each server keeps a copy of the epochs: a restart check needs only those that answer.
+
+    async def _epoch_copies(self) -> list[dict[bytes, bytes]]:
+        return list((await self._ask(lambda link: link.run(ops.hgetall(EPOCH_KEY)))).values())
+
+    async def _record_epochs(self, epochs: dict[bytes, bytes]) -> None:
+        await self._ask(lambda link: link.run(lambda c: c.hset(EPOCH_KEY, mapping=epochs)))
 
     async def _unlink_matching(self, node: str, prefix: bytes) -> None:
         link = self._named[node]
