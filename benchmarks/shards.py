@@ -61,19 +61,19 @@ class HandShards:
     def __init__(self, urls: list[str]) -> None:
         self.clients = [redis.asyncio.Redis.from_url(url) for url in urls]
 
-    def of(self, key: str) -> Any:
+    def index(self, key: str) -> int:
         digest = hashlib.md5(key.encode(), usedforsecurity=False).digest()
-        return self.clients[int.from_bytes(digest, "big") % len(self.clients)]
+        return int.from_bytes(digest, "big") % len(self.clients)
 
     async def get(self, id_: str) -> HandPerson:
-        raw = await self.of(f"person:{id_}").hgetall(f"person:{id_}")
+        key = f"person:{id_}"
+        raw = await self.clients[self.index(key)].hgetall(key)
         return HandPerson(id_, raw[b"name"].decode(), int(raw[b"age"]))
 
     async def get_many(self, ids: list[str]) -> list[HandPerson]:
         groups: dict[int, list[int]] = {}
         for position, id_ in enumerate(ids):
-            client = self.of(f"person:{id_}")
-            groups.setdefault(self.clients.index(client), []).append(position)
+            groups.setdefault(self.index(f"person:{id_}"), []).append(position)
 
         async def on(index: int, positions: list[int]) -> list[Any]:
             pipe = self.clients[index].pipeline(transaction=False)

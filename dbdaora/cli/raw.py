@@ -20,7 +20,7 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from dbdaora.backends.redis.scripts import glob_escape
 from dbdaora.backends.redis.wire.cluster import parse_cluster_url
-from dbdaora.backends.redis.wire.shards import shard_index, shard_urls
+from dbdaora.backends.redis.wire.shards import by_shard, shard_urls
 from dbdaora.backends.urls import mask_url
 from dbdaora.exceptions import BackendError, ConfigurationError, cause
 
@@ -103,11 +103,7 @@ class RawRedis:
 
     def _by_client(self, keys: Sequence[bytes]) -> dict[int, list[int]]:
         """The positions of ``keys`` by the client that reaches each (its shard's)."""
-        groups: dict[int, list[int]] = {}
-        for position, key in enumerate(keys):
-            index = shard_index(key, len(self.clients)) if len(self.clients) > 1 else 0
-            groups.setdefault(index, []).append(position)
-        return groups
+        return by_shard(keys, len(self.clients))
 
     async def close(self) -> None:
         for client in self.clients:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -47,6 +47,16 @@ def shard_index(key: bytes | str, count: int) -> int:
     (the MD5 of the key's UTF-8 text, as one number, modulo ``count``)."""
     data = key.encode() if isinstance(key, str) else key
     return int.from_bytes(hashlib.md5(data, usedforsecurity=False).digest(), "big") % count
+
+
+def by_shard(keys: Iterable[bytes | str | None], count: int) -> dict[int, list[int]]:
+    """The positions of ``keys``, grouped by the index of their shard among ``count``;
+    a key of None (a command of no key, as PING) goes to the first."""
+    groups: dict[int, list[int]] = {}
+    for position, key in enumerate(keys):
+        index = 0 if key is None or count == 1 else shard_index(key, count)
+        groups.setdefault(index, []).append(position)
+    return groups
 
 
 def shard_urls(url: str) -> list[str]:
@@ -131,21 +141,16 @@ class ShardLink:
             return 0
         return shard_index(key, len(self.nodes))
 
-    def _by_shard(self, keys: Iterable[bytes | str | None]) -> dict[int, list[int]]:
-        """The positions of ``keys``, grouped by the index of their shard."""
-        groups: dict[int, list[int]] = {}
-        for position, key in enumerate(keys):
-            groups.setdefault(self.index_of(key), []).append(position)
-        return groups
-
-    def _on(self, index: int, call: Callable[[NodeLink], Awaitable[T]]) -> Awaitable[T]:
+    def _on(
+        self, index: int, call: Callable[[NodeLink], Coroutine[Any, Any, T]]
+    ) -> Coroutine[Any, Any, T]:
         """``call`` on shard ``index``'s link, through the gate where there is one."""
         if self.gate is None:
             return call(self.nodes[index])
         return self._gated(self.gate, index, call)
 
     async def _gated(
-        self, gate: NodeGate, index: int, call: Callable[[NodeLink], Awaitable[T]]
+        self, gate: NodeGate, index: int, call: Callable[[NodeLink], Coroutine[Any, Any, T]]
     ) -> T:
         name = self.names[index]
         gate.check(name)
@@ -170,27 +175,26 @@ class ShardLink:
         for node in self.nodes:
             node.untrack(listener)
 
-    async def run(self, operation: Operation, *, cached: bool = False) -> Any:
+    # run and run_script hand back the node's coroutine: no frame of their own.
+    def run(self, operation: Operation, *, cached: bool = False) -> Coroutine[Any, Any, Any]:
         index = self.index_of(key_of(operation))
-        return await self._on(index, lambda node: node.run(operation, cached=cached))
+        return self._on(index, lambda node: node.run(operation, cached=cached))
 
     async def run_all(self, operations: list[Operation], *, cached: bool = False) -> list[Any]:
-        def batch(positions: list[int]) -> Callable[[NodeLink], Awaitable[list[Any]]]:
+        def batch(positions: list[int]) -> Callable[[NodeLink], Coroutine[Any, Any, list[Any]]]:
             chosen = [operations[i] for i in positions]
             return lambda node: node.run_all(chosen, cached=cached)
 
         return await self._spread((key_of(operation) for operation in operations), batch)
 
-    async def run_script(
+    def run_script(
         self, script: Lua, keys: list[bytes], args: list[Any], *, cached: bool = False
-    ) -> Any:
+    ) -> Coroutine[Any, Any, Any]:
         index = self.index_of(keys[0] if keys else None)
-        return await self._on(
-            index, lambda node: node.run_script(script, keys, args, cached=cached)
-        )
+        return self._on(index, lambda node: node.run_script(script, keys, args, cached=cached))
 
     async def run_scripts(self, script: Lua, calls: Calls) -> list[Any]:
-        def batch(positions: list[int]) -> Callable[[NodeLink], Awaitable[list[Any]]]:
+        def batch(positions: list[int]) -> Callable[[NodeLink], Coroutine[Any, Any, list[Any]]]:
             chosen = [calls[i] for i in positions]
             return lambda node: node.run_scripts(script, chosen)
 
@@ -199,11 +203,11 @@ class ShardLink:
     async def _spread(
         self,
         keys: Iterable[bytes | str | None],
-        batch: Callable[[list[int]], Callable[[NodeLink], Awaitable[list[Any]]]],
+        batch: Callable[[list[int]], Callable[[NodeLink], Coroutine[Any, Any, list[Any]]]],
     ) -> list[Any]:
         """Each shard's ``batch`` of the positions of its keys, at once; the replies in
         the keys' order, the first failure raised once every shard has answered."""
-        groups = self._by_shard(keys)
+        groups = by_shard(keys, len(self.nodes))
         if len(groups) == 1:
             ((index, positions),) = groups.items()
             return await self._on(index, batch(positions))
